@@ -1,0 +1,47 @@
+// `tsiscsi dump [FILE|-] [--header-digest] [--data-digest]`
+
+import { createReadStream } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { dumpStream } from '../../src/tools/dump.js';
+
+interface DumpArgs {
+  file: string;
+  'header-digest': boolean;
+  'data-digest': boolean;
+  direction: 'initiator' | 'target' | undefined;
+  'digests-from-start': boolean;
+}
+
+export const dumpCommand: CommandModule<object, DumpArgs> = {
+  command: 'dump [file]',
+  describe: 'Decode the raw bytes of one direction of an iSCSI TCP connection: one JSON object per PDU',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', default: '-', describe: "file with the byte stream, or '-' for stdin" })
+      .option('header-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C header digest' })
+      .option('data-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C data digest' })
+      .option('direction', {
+        choices: ['initiator', 'target'] as const,
+        describe: 'which side sent the bytes (default: guessed from the first PDU)',
+      })
+      .option('digests-from-start', {
+        type: 'boolean',
+        default: false,
+        describe: 'the stream starts after login: apply digests to the first PDU',
+      })
+      .example('$0 dump capture.bin', 'decode a raw stream saved from a TCP connection')
+      .example("tshark -r c.pcap -q -z follow,tcp,raw,0 | ... | $0 dump -", 'decode from stdin') as never,
+  handler: async (args) => {
+    const input = args.file === '-' ? process.stdin : createReadStream(args.file);
+    const result = await dumpStream(input, process.stdout, {
+      headerDigest: args['header-digest'],
+      dataDigest: args['data-digest'],
+      direction: args.direction,
+      digestsAfterLogin: !args['digests-from-start'],
+    });
+    if (result.errors > 0) {
+      process.stderr.write(`tsiscsi dump: ${result.errors} of ${result.pdus} PDUs had errors\n`);
+      process.exitCode = 1;
+    }
+  },
+};

@@ -1,0 +1,25 @@
+// The tsiscsi command line: a thin yargs front over the library. No protocol logic lives here.
+
+import yargs from 'yargs';
+import { dumpCommand } from './dump.js';
+
+/** Runs the CLI with the given arguments (without `node` and the script path). */
+export async function run(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('tsiscsi')
+    .usage('$0 <command> [options]\n\nA userspace iSCSI target and initiator in TypeScript.')
+    .command(dumpCommand)
+    .demandCommand(1, 'Name a command; see --help.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`tsiscsi: ${msg}\nRun 'tsiscsi --help' for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}

@@ -1,0 +1,123 @@
+// The PDUs of error handling and events: SNACK Request, Asynchronous Message and Reject
+// (RFC 7143 §11.16, §11.9, §11.17).
+
+import { FLAG_FINAL, Opcode, RESERVED_TAG } from './constants.js';
+import { EMPTY, checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
+import type { AsyncMessagePdu, RejectPdu, SnackRequestPdu } from './types.js';
+
+export const snackCodec: FamilyCodec<SnackRequestPdu> = {
+  opcode: Opcode.SnackRequest,
+  hasData: false,
+  writeHeader(p, h) {
+    h[0] = Opcode.SnackRequest;
+    h[1] = FLAG_FINAL | (p.type & 0x0f);
+    writeLun(h, p.lun);
+    h.writeUInt32BE(p.itt >>> 0, 16);
+    h.writeUInt32BE(p.ttt >>> 0, 20);
+    h.writeUInt32BE(p.expStatSN >>> 0, 28);
+    h.writeUInt32BE(p.begRun >>> 0, 40);
+    h.writeUInt32BE(p.runLength >>> 0, 44);
+  },
+  segment: () => EMPTY,
+  decode(h, ahs, data) {
+    checkNoPayload(h, ahs, data, false, 'SNACK Request');
+    const type = h[1]! & 0x0f;
+    if (type > 3) throw fieldError(h, `SNACK type ${type} is reserved`, 'RFC 7143 §11.16.1');
+    return {
+      opcode: Opcode.SnackRequest,
+      type,
+      lun: readLun(h),
+      itt: h.readUInt32BE(16),
+      ttt: h.readUInt32BE(20),
+      expStatSN: h.readUInt32BE(28),
+      begRun: h.readUInt32BE(40),
+      runLength: h.readUInt32BE(44),
+    };
+  },
+};
+
+export const asyncMessageCodec: FamilyCodec<AsyncMessagePdu> = {
+  opcode: Opcode.AsyncMessage,
+  hasData: true,
+  writeHeader(p, h) {
+    h[0] = Opcode.AsyncMessage;
+    h[1] = FLAG_FINAL;
+    writeLun(h, p.lun);
+    h.writeUInt32BE(RESERVED_TAG, 16);
+    h.writeUInt32BE(p.statSN >>> 0, 24);
+    h.writeUInt32BE(p.expCmdSN >>> 0, 28);
+    h.writeUInt32BE(p.maxCmdSN >>> 0, 32);
+    h[36] = p.asyncEvent;
+    h[37] = p.asyncVCode;
+    h.writeUInt16BE(p.parameter1, 38);
+    h.writeUInt16BE(p.parameter2, 40);
+    h.writeUInt16BE(p.parameter3, 42);
+  },
+  segment(p) {
+    if (p.sense.length === 0 && p.eventData.length === 0) return EMPTY;
+    // RFC 7143 §11.9.4: SenseLength, sense data, then iSCSI event data.
+    const b = Buffer.allocUnsafe(2 + p.sense.length + p.eventData.length);
+    b.writeUInt16BE(p.sense.length, 0);
+    p.sense.copy(b, 2);
+    p.eventData.copy(b, 2 + p.sense.length);
+    return b;
+  },
+  decode(h, ahs, data) {
+    checkNoPayload(h, ahs, data, true, 'Asynchronous Message');
+    const ev = h[36]!;
+    if (ev > 4 && ev !== 255) throw fieldError(h, `AsyncEvent ${ev} is reserved`, 'RFC 7143 §11.9.1');
+    let sense = EMPTY;
+    let eventData = EMPTY;
+    if (data.length > 0) {
+      if (data.length < 2) throw fieldError(h, 'Asynchronous Message data shorter than SenseLength', 'RFC 7143 §11.9.4');
+      const n = data.readUInt16BE(0);
+      if (2 + n > data.length) throw fieldError(h, `SenseLength ${n} overruns the data segment`, 'RFC 7143 §11.9.4');
+      sense = data.subarray(2, 2 + n);
+      eventData = data.subarray(2 + n);
+    }
+    return {
+      opcode: Opcode.AsyncMessage,
+      lun: readLun(h),
+      statSN: h.readUInt32BE(24),
+      expCmdSN: h.readUInt32BE(28),
+      maxCmdSN: h.readUInt32BE(32),
+      asyncEvent: ev,
+      asyncVCode: h[37]!,
+      parameter1: h.readUInt16BE(38),
+      parameter2: h.readUInt16BE(40),
+      parameter3: h.readUInt16BE(42),
+      sense,
+      eventData,
+    };
+  },
+};
+
+export const rejectCodec: FamilyCodec<RejectPdu> = {
+  opcode: Opcode.Reject,
+  hasData: true,
+  writeHeader(p, h) {
+    h[0] = Opcode.Reject;
+    h[1] = FLAG_FINAL;
+    h[2] = p.reason;
+    h.writeUInt32BE(RESERVED_TAG, 16);
+    h.writeUInt32BE(p.statSN >>> 0, 24);
+    h.writeUInt32BE(p.expCmdSN >>> 0, 28);
+    h.writeUInt32BE(p.maxCmdSN >>> 0, 32);
+    h.writeUInt32BE(p.dataSN >>> 0, 36);
+  },
+  segment: (p) => p.data,
+  decode(h, ahs, data) {
+    checkNoPayload(h, ahs, data, true, 'Reject');
+    const reason = h[2]!;
+    if (reason < 2 || reason > 0x0c) throw fieldError(h, `Reject reason ${reason} is reserved`, 'RFC 7143 §11.17.1');
+    return {
+      opcode: Opcode.Reject,
+      reason,
+      statSN: h.readUInt32BE(24),
+      expCmdSN: h.readUInt32BE(28),
+      maxCmdSN: h.readUInt32BE(32),
+      dataSN: h.readUInt32BE(36),
+      data,
+    };
+  },
+};

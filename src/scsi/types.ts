@@ -1,0 +1,77 @@
+// The contract between the iSCSI transport (src/target) and SCSI emulation (src/scsi).
+// The SCSI layer never sees a PDU; the transport never interprets a CDB beyond its length.
+
+/** One I_T nexus (SAM-5 §4.7): an initiator port talking to a target port. */
+export interface ItNexus {
+  /** Stable key for the nexus: `${initiatorPortName}|${targetPortName}`. */
+  readonly id: string;
+  /** iSCSI InitiatorName (RFC 7143 §13.6). */
+  readonly initiatorName: string;
+  /** The 6-byte ISID as 12 lowercase hex digits. */
+  readonly isid: string;
+  /** SCSI initiator port name (RFC 7143 §4.4.2): `${initiatorName},i,0x${isid}`. */
+  readonly initiatorPortName: string;
+  /** iSCSI TargetName. */
+  readonly targetName: string;
+  /** Target portal group tag: the target port is `${targetName},t,0x${tpgt hex4}`. */
+  readonly tpgt: number;
+  /** SCSI target port name: `${targetName},t,0x${tpgt as 4 hex digits}`. */
+  readonly targetPortName: string;
+  /** Relative target port identifier (VPD 0x83), 1-based. */
+  readonly relativeTargetPortId: number;
+}
+
+export type TaskAttribute = 'untagged' | 'simple' | 'ordered' | 'head-of-queue' | 'aca';
+
+/** A SCSI command as the transport hands it over, with all of its Data-Out already gathered. */
+export interface ScsiCommand {
+  readonly nexus: ItNexus;
+  /** The LUN number (SAM-5 §4.6 single-level, peripheral or flat addressing, decoded). */
+  readonly lun: number;
+  /** The CDB (6..260 bytes; extended CDBs come from the AHS). */
+  readonly cdb: Buffer;
+  readonly taskAttribute: TaskAttribute;
+  /** Initiator task tag, for task management and for naming the task in logs. */
+  readonly taskTag: number;
+  /**
+   * The Data-Out the initiator sent (ExpectedDataTransferLength bytes at most), or null when the
+   * command carries none. When the CDB asks for more than this, the SCSI layer must treat the
+   * shortfall as the transport's overflow (RFC 7143 §11.4.5.1): it gets only these bytes.
+   */
+  readonly dataOut: Buffer | null;
+  /** ExpectedDataTransferLength for Data-In (0 when the command is not a read). */
+  readonly dataInLength: number;
+  /** Fires when the task is aborted by a TMF, a reset, or the nexus going away. */
+  readonly signal: AbortSignal;
+}
+
+/** What the SCSI layer answers. The transport computes residuals from `data` and the EDTL. */
+export interface ScsiResponse {
+  /** SAM status (0x00 GOOD, 0x02 CHECK CONDITION, 0x08 BUSY, 0x18 RESERVATION CONFLICT, ...). */
+  status: number;
+  /** Sense data (fixed or descriptor format) when status is CHECK CONDITION. */
+  sense?: Buffer;
+  /**
+   * Data-In bytes. Its length is what the command would transfer if nothing limited it (for a read,
+   * blocks x block size; for INQUIRY, min(allocation length, available)). The transport sends at most
+   * the EDTL and reports an overflow residual for the rest.
+   */
+  data?: Buffer;
+}
+
+/** Task management as the SCSI layer sees it (SAM-5 §7). */
+export type TmfType =
+  | 'abort-task'
+  | 'abort-task-set'
+  | 'clear-aca'
+  | 'clear-task-set'
+  | 'logical-unit-reset'
+  | 'target-warm-reset'
+  | 'target-cold-reset'
+  | 'i-t-nexus-reset';
+
+/** One logical unit as the transport sees it. */
+export interface LogicalUnitHandle {
+  readonly lun: number;
+  execute(cmd: ScsiCommand): Promise<ScsiResponse>;
+}

@@ -1,0 +1,109 @@
+// `tsiscsi dump`: reads the raw bytes of one direction of an iSCSI TCP connection and writes one JSON
+// object per PDU. Digest mismatches are printed with an `error` and counted.
+
+import type { Readable, Writable } from 'node:stream';
+import { IscsiProtocolError } from '../errors.js';
+import { decodePdu, opcodeOf, type Direction } from '../pdu/codec.js';
+import { describePdu, type JsonValue, type TextKeyDecoder } from '../pdu/describe.js';
+import { Framer, type Frame } from '../pdu/framer.js';
+import { Opcode, LOGIN_FLAG_TRANSIT, Stage, MAX_DATA_SEGMENT_LENGTH } from '../pdu/constants.js';
+
+export interface DumpOptions {
+  headerDigest?: boolean;
+  dataDigest?: boolean;
+  /** Which side sent the bytes; guessed from the first opcode when omitted. */
+  direction?: Direction;
+  /** Turn digests on only after the login phase ends (as on a real connection). Default true. */
+  digestsAfterLogin?: boolean;
+  decodeText?: TextKeyDecoder;
+}
+
+export interface DumpResult {
+  pdus: number;
+  errors: number;
+}
+
+/** Parses a whole byte stream, calling `emit` with one JSON object per PDU or error. */
+export class StreamDumper {
+  readonly #framer: Framer;
+  readonly #emit: (o: Record<string, JsonValue>) => void;
+  readonly #opts: DumpOptions;
+  #direction: Direction | undefined;
+  #inLogin = true;
+  pdus = 0;
+  errors = 0;
+
+  constructor(emit: (o: Record<string, JsonValue>) => void, opts: DumpOptions = {}) {
+    this.#emit = emit;
+    this.#opts = opts;
+    this.#direction = opts.direction;
+    const afterLogin = opts.digestsAfterLogin ?? true;
+    this.#framer = new Framer(
+      { onFrame: (f) => this.#onFrame(f), onError: (e) => this.#onError(e) },
+      {
+        // A dump reads whatever the peers agreed on: accept the largest segment the field can hold.
+        maxRecvDataSegmentLength: MAX_DATA_SEGMENT_LENGTH,
+        maxAhsLength: 1020,
+        headerDigest: afterLogin ? false : !!opts.headerDigest,
+        dataDigest: afterLogin ? false : !!opts.dataDigest,
+      },
+    );
+    if (!afterLogin) this.#inLogin = false;
+  }
+
+  push(chunk: Buffer): void {
+    this.#framer.push(chunk);
+  }
+
+  /** Reports bytes left over at the end of the stream (a truncated PDU). */
+  end(): void {
+    if (this.#framer.buffered > 0 && !this.#framer.failed) {
+      this.errors++;
+      this.#emit({ error: `stream ends inside a PDU (${this.#framer.buffered} bytes left over)`, code: 'ERR_TRUNCATED' });
+    }
+  }
+
+  #onFrame(f: Frame): void {
+    const opcode = opcodeOf(f.bhs);
+    this.#direction ??= opcode >= 0x20 ? 'target' : 'initiator';
+    this.pdus++;
+    try {
+      const pdu = decodePdu(this.#direction, f.bhs, f.ahs, f.data);
+      this.#emit(describePdu(pdu, f, this.#opts.decodeText));
+      // Digests start with the first PDU after the login phase (RFC 7143 §13.1): on the initiator's side
+      // after the Login Request with T=1 and NSG=3, on the target's after the Login Response that does so.
+      if (
+        this.#inLogin &&
+        (opcode === Opcode.LoginRequest || opcode === Opcode.LoginResponse) &&
+        (f.bhs[1]! & LOGIN_FLAG_TRANSIT) !== 0 &&
+        (f.bhs[1]! & 3) === Stage.FullFeature &&
+        !(opcode === Opcode.LoginResponse && f.bhs[36] !== 0)
+      ) {
+        this.#inLogin = false;
+        this.#framer.setDigests(!!this.#opts.headerDigest, !!this.#opts.dataDigest);
+      }
+    } catch (e) {
+      if (!(e instanceof IscsiProtocolError)) throw e;
+      this.errors++;
+      this.#emit({ opcode, error: e.message, code: e.code, bhs: f.bhs.toString('hex') });
+    }
+  }
+
+  #onError(e: IscsiProtocolError): void {
+    this.errors++;
+    const o: Record<string, JsonValue> = { error: e.message, code: e.code };
+    if (e.header !== undefined) {
+      o.opcode = opcodeOf(e.header);
+      o.bhs = e.header.toString('hex');
+    }
+    this.#emit(o);
+  }
+}
+
+/** Dumps a readable stream to a writable one, one JSON line per PDU. */
+export async function dumpStream(input: Readable, output: Writable, opts: DumpOptions = {}): Promise<DumpResult> {
+  const d = new StreamDumper((o) => output.write(JSON.stringify(o) + '\n'), opts);
+  for await (const chunk of input) d.push(chunk as Buffer);
+  d.end();
+  return { pdus: d.pdus, errors: d.errors };
+}
