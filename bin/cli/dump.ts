@@ -33,12 +33,20 @@ export const dumpCommand: CommandModule<object, DumpArgs> = {
       .example("tshark -r c.pcap -q -z follow,tcp,raw,0 | ... | $0 dump -", 'decode from stdin') as never,
   handler: async (args) => {
     const input = args.file === '-' ? process.stdin : createReadStream(args.file);
-    const result = await dumpStream(input, process.stdout, {
-      headerDigest: args['header-digest'],
-      dataDigest: args['data-digest'],
-      direction: args.direction,
-      digestsAfterLogin: !args['digests-from-start'],
-    });
+    let result;
+    try {
+      result = await dumpStream(input, process.stdout, {
+        headerDigest: args['header-digest'],
+        dataDigest: args['data-digest'],
+        direction: args.direction,
+        digestsAfterLogin: !args['digests-from-start'],
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      process.stderr.write(`tsiscsi dump: cannot read ${args.file}: ${err.code ?? ''} ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     if (result.errors > 0) {
       process.stderr.write(`tsiscsi dump: ${result.errors} of ${result.pdus} PDUs had errors\n`);
       process.exitCode = 1;
