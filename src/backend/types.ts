@@ -1,8 +1,22 @@
 // The block backend interface: what a LUN stores its blocks in (ARCHITECTURE.md, "Backends").
 
+import type { TmfType } from '../scsi/types.js';
+
 export interface WriteOptions {
   /** Force Unit Access: the data must be durable before the promise resolves (SBC-3 §5.x). */
   fua?: boolean;
+}
+
+/**
+ * A task management function as a backend hears of it (ARCHITECTURE.md, "Task management"): told
+ * before the transport waits for the affected tasks, so a backend with its own queue can drop them.
+ */
+export interface BackendTaskManagement {
+  type: TmfType;
+  /** The LUN the backend serves. */
+  lun: number;
+  /** Initiator task tags of the tasks aborted on this LUN; their AbortSignals fire too. */
+  aborted: readonly number[];
 }
 
 /** A store of fixed-size blocks. Every method honours `signal` where it can cancel. */
@@ -26,6 +40,8 @@ export interface BlockBackend {
   isMapped?(lba: number, count: number): Promise<boolean>;
   /** Changes the capacity (the LU reports CAPACITY DATA HAS CHANGED); optional. */
   resize?(blocks: number): Promise<void>;
+  /** Told of a task management function before its tasks are waited for; optional. */
+  onTaskManagement?(event: BackendTaskManagement): void;
   /** Releases the handle; idempotent. */
   close(): Promise<void>;
 }

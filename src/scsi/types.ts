@@ -21,6 +21,7 @@ export interface ItNexus {
   readonly relativeTargetPortId: number;
 }
 
+/** Task attribute of a command (SAM-5, task attributes); 'untagged' and 'aca' are treated as SIMPLE. */
 export type TaskAttribute = 'untagged' | 'simple' | 'ordered' | 'head-of-queue' | 'aca';
 
 /** A SCSI command as the transport hands it over, with all of its Data-Out already gathered. */
@@ -57,6 +58,19 @@ export interface ScsiResponse {
    * the EDTL and reports an overflow residual for the rest.
    */
   data?: Buffer;
+  /**
+   * For a command that takes Data-Out: its SCSI-Presented Data Transfer Length (RFC 7143
+   * §11.4.5.1), i.e. the bytes its CDB asks the initiator to send (TRANSFER LENGTH x block size for
+   * a WRITE, PARAMETER LIST LENGTH for MODE SELECT). Present on every response, GOOD or not, once the
+   * CDB was recognised. The transport reports the residual against the EDTL from it: overflow by
+   * `dataOutLength - EDTL` when the initiator offered less, underflow by `EDTL - dataOutLength` when
+   * it offered more. Absent for commands without Data-Out, whose SPDTL is `data?.length ?? 0`.
+   *
+   * When the Data-Out is short, the SCSI layer acts on the whole blocks received and refuses a
+   * trailing partial block (ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT) without
+   * writing anything; see `dataOutBlocks` in sbc.ts for the reasoning.
+   */
+  dataOutLength?: number;
 }
 
 /** Task management as the SCSI layer sees it (SAM-5 §7). */

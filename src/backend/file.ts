@@ -1,0 +1,218 @@
+// A block store in a file (or block device) through one FileHandle and positional I/O. Files are
+// created sparse; FUA and flush use fdatasync. Node's file I/O runs on libuv's thread pool, so a
+// queued syscall cannot be cancelled: an AbortSignal stops the next step, not the current one.
+
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { AbortError } from '../errors.js';
+import { BackendError } from './errors.js';
+import type { BlockBackend, WriteOptions } from './types.js';
+
+/** Options of {@link FileBackend.open}. */
+export interface FileBackendOptions {
+  path: string;
+  /** Logical block size in bytes; 512 unless set. */
+  blockSize?: number;
+  /**
+   * Capacity in bytes. A missing file is created sparse with this size; a shorter existing file is
+   * extended (sparse); a longer one exposes only its first `size` bytes. Required for a missing file
+   * and for a block device (whose size `stat` does not report).
+   */
+  size?: number;
+  /** Open read-only: writes, unmaps and resizes are refused, and the file is opened with O_RDONLY. */
+  readOnly?: boolean;
+}
+
+const ZERO_CHUNK = 1 << 20;
+let zeros: Buffer | undefined;
+
+function zeroBuffer(): Buffer {
+  zeros ??= Buffer.alloc(ZERO_CHUNK);
+  return zeros;
+}
+
+function abortIf(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new AbortError('backend I/O aborted', { cause: signal.reason });
+}
+
+async function statOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await fs.stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/** Blocks stored in a file. */
+export class FileBackend implements BlockBackend {
+  readonly kind = 'file';
+  readonly path: string;
+  readonly blockSize: number;
+  readonly readOnly: boolean;
+  #blocks: number;
+  readonly #fh: fs.FileHandle;
+  /** Whether the file ends exactly at the capacity: then an unmap reaching the end can punch it. */
+  #fileEndsAtCapacity: boolean;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(path: string, fh: fs.FileHandle, blockSize: number, blocks: number, readOnly: boolean, endsAtCapacity: boolean) {
+    this.path = path;
+    this.#fh = fh;
+    this.blockSize = blockSize;
+    this.#blocks = blocks;
+    this.readOnly = readOnly;
+    this.#fileEndsAtCapacity = endsAtCapacity;
+  }
+
+  /** Opens (or creates, sparse) the backing file. */
+  static async open(opts: FileBackendOptions): Promise<FileBackend> {
+    const bs = opts.blockSize ?? 512;
+    if (!Number.isInteger(bs) || bs < 512 || (bs & (bs - 1)) !== 0) {
+      throw new RangeError(`block size ${bs} is not a power of two of at least 512`);
+    }
+    const readOnly = opts.readOnly === true;
+    if (opts.size !== undefined && (!Number.isSafeInteger(opts.size) || opts.size <= 0 || opts.size % bs !== 0)) {
+      throw new BackendError('ERR_BACKEND_SIZE', `size ${opts.size} is not a positive multiple of the block size ${bs}`);
+    }
+    const st = await statOrNull(opts.path);
+    if (st === null) {
+      if (opts.size === undefined) {
+        throw new BackendError('ERR_BACKEND_NOT_FOUND', `${opts.path} does not exist and no size was given to create it`);
+      }
+      if (readOnly) throw new BackendError('ERR_BACKEND_NOT_FOUND', `${opts.path} does not exist and a read-only LUN cannot create it`);
+      // O_EXCL: never truncate a file someone created in between.
+      const fh = await fs.open(opts.path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+      try {
+        await fh.truncate(opts.size); // a sparse file: no block is allocated until written
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+      return new FileBackend(opts.path, fh, bs, opts.size / bs, false, true);
+    }
+    const isDevice = st.isBlockDevice();
+    if (!st.isFile() && !isDevice) throw new BackendError('ERR_BACKEND_NOT_A_FILE', `${opts.path} is not a regular file or block device`);
+    let size = opts.size;
+    if (size === undefined) {
+      if (isDevice) throw new BackendError('ERR_BACKEND_SIZE', `${opts.path} is a block device: give its size`);
+      if (st.size === 0 || st.size % bs !== 0) {
+        throw new BackendError('ERR_BACKEND_SIZE', `${opts.path} holds ${st.size} bytes, not a positive multiple of the block size ${bs}`);
+      }
+      size = st.size;
+    }
+    const fh = await fs.open(opts.path, readOnly ? fsConstants.O_RDONLY : fsConstants.O_RDWR);
+    let fileSize = st.size;
+    if (!isDevice && !readOnly && fileSize < size) {
+      try {
+        await fh.truncate(size);
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+      fileSize = size;
+    }
+    return new FileBackend(opts.path, fh, bs, size / bs, readOnly, !isDevice && fileSize === size);
+  }
+
+  get blocks(): number {
+    return this.#blocks;
+  }
+
+  #check(lba: number, count: number, signal: AbortSignal | undefined): void {
+    if (this.#closed) throw new BackendError('ERR_BACKEND_CLOSED', `${this.path} is closed`);
+    abortIf(signal);
+    if (!Number.isInteger(lba) || !Number.isInteger(count) || lba < 0 || count < 0 || lba + count > this.#blocks) {
+      throw new BackendError('ERR_BACKEND_RANGE', `blocks ${lba}+${count} exceed the capacity of ${this.#blocks}`);
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.readOnly) throw new BackendError('ERR_BACKEND_READ_ONLY', `${this.path} is open read-only`);
+  }
+
+  async read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
+    this.#check(lba, count, signal);
+    const len = count * this.blockSize;
+    if (into.length < len) throw new BackendError('ERR_BACKEND_RANGE', `read buffer of ${into.length} bytes is shorter than ${len}`);
+    let off = 0;
+    const pos = lba * this.blockSize;
+    while (off < len) {
+      const { bytesRead } = await this.#fh.read(into, off, len - off, pos + off);
+      if (bytesRead === 0) {
+        // Past the end of a shorter (read-only) file: the missing blocks read as zeros.
+        into.fill(0, off, len);
+        break;
+      }
+      off += bytesRead;
+    }
+  }
+
+  async write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
+    if (data.length % this.blockSize !== 0) {
+      throw new BackendError('ERR_BACKEND_RANGE', `write of ${data.length} bytes is not a whole number of blocks`);
+    }
+    this.#check(lba, data.length / this.blockSize, signal);
+    this.#checkWritable();
+    const pos = lba * this.blockSize;
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await this.#fh.write(data, off, data.length - off, pos + off);
+      off += bytesWritten;
+    }
+    // FUA (SBC-3 WRITE(10)): the data must be on the medium before the write completes.
+    if (opts?.fua === true) await this.#fh.datasync();
+  }
+
+  async flush(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new BackendError('ERR_BACKEND_CLOSED', `${this.path} is closed`);
+    abortIf(signal);
+    if (!this.readOnly) await this.#fh.datasync();
+  }
+
+  /**
+   * Deallocates blocks so they read back as zeros. Pure Node has no fallocate(PUNCH_HOLE): a range
+   * that reaches the end of the file is punched by truncating the file down and back up (the tail
+   * becomes a hole); any other range is overwritten with zeros.
+   */
+  async unmap(lba: number, count: number, signal?: AbortSignal): Promise<void> {
+    this.#check(lba, count, signal);
+    this.#checkWritable();
+    if (count === 0) return;
+    const bs = this.blockSize;
+    if (lba + count === this.#blocks && this.#fileEndsAtCapacity) {
+      await this.#fh.truncate(lba * bs);
+      await this.#fh.truncate(this.#blocks * bs);
+      return;
+    }
+    const z = zeroBuffer();
+    let pos = lba * bs;
+    const end = (lba + count) * bs;
+    while (pos < end) {
+      abortIf(signal);
+      const n = Math.min(z.length, end - pos);
+      const { bytesWritten } = await this.#fh.write(z, 0, n, pos);
+      pos += bytesWritten;
+    }
+  }
+
+  /** Grows (sparse) or shrinks the file to `blocks` blocks. */
+  async resize(blocks: number): Promise<void> {
+    if (this.#closed) throw new BackendError('ERR_BACKEND_CLOSED', `${this.path} is closed`);
+    this.#checkWritable();
+    if (!Number.isSafeInteger(blocks) || blocks < 1 || !Number.isSafeInteger(blocks * this.blockSize)) {
+      throw new RangeError(`cannot resize to ${blocks} blocks`);
+    }
+    await this.#fh.truncate(blocks * this.blockSize);
+    this.#blocks = blocks;
+    this.#fileEndsAtCapacity = true;
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      this.#closed = true;
+      this.#closing = this.#fh.close();
+    }
+    return this.#closing;
+  }
+}

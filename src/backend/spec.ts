@@ -1,0 +1,136 @@
+// The CLI's LUN spec: `PATH[,size=1G][,ro][,bs=512|4096][,delay=MS]` for a file (or block device)
+// and `mem:SIZE[,ro][,bs=...][,delay=MS]` for memory. Sizes take binary K/M/G/T suffixes.
+// A path containing a comma cannot be written in this syntax.
+
+import { BackendError, LunSpecError } from './errors.js';
+import { DelayBackend, type Clock } from './delay.js';
+import { FileBackend } from './file.js';
+import { MemoryBackend } from './memory.js';
+import type { BlockBackend } from './types.js';
+
+/** A parsed LUN spec. */
+export interface LunSpec {
+  kind: 'memory' | 'file';
+  /** The file or device (kind 'file'). */
+  path?: string;
+  /** Capacity in bytes: required for memory and for a file that does not exist yet. */
+  size?: number;
+  readOnly: boolean;
+  /** Logical block size, 512 or 4096. */
+  blockSize: number;
+  /** Milliseconds added to every I/O. */
+  delay?: number;
+  /** The text it was parsed from. */
+  spec: string;
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/**
+ * Parses a size: digits with an optional binary suffix K, M, G or T (also written KiB, MiB, ...),
+ * e.g. "512", "64K", "1G", "2TiB". Returns bytes; throws RangeError for anything else.
+ */
+export function parseSize(text: string): number {
+  const m = /^(\d+)(?:([kmgt])(?:ib)?)?$/i.exec(text.trim());
+  if (m === null) throw new RangeError(`"${text}" is not a size (digits with an optional K, M, G or T suffix)`);
+  const n = Number(m[1]) * UNITS[(m[2] ?? '').toLowerCase()]!;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`size "${text}" is zero or too large`);
+  return n;
+}
+
+/** Parses a LUN spec, refusing anything ambiguous with a {@link LunSpecError}. */
+export function parseLunSpec(spec: string): LunSpec {
+  const parts = spec.split(',');
+  const head = parts[0]!.trim();
+  if (head === '') throw new LunSpecError(spec, 'syntax', 'no path or mem:SIZE before the options');
+  const out: LunSpec = { kind: 'file', readOnly: false, blockSize: 512, spec };
+  if (head.toLowerCase().startsWith('mem:')) {
+    out.kind = 'memory';
+    try {
+      out.size = parseSize(head.slice(4));
+    } catch (e) {
+      throw new LunSpecError(spec, 'bad-size', (e as Error).message, { cause: e });
+    }
+  } else {
+    out.path = head;
+  }
+  const seen = new Set<string>();
+  for (const raw of parts.slice(1)) {
+    const opt = raw.trim();
+    if (opt === '') throw new LunSpecError(spec, 'syntax', 'empty option (stray comma)');
+    const eq = opt.indexOf('=');
+    const name = (eq < 0 ? opt : opt.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? undefined : opt.slice(eq + 1);
+    if (seen.has(name)) throw new LunSpecError(spec, 'duplicate-option', `option "${name}" given twice`);
+    seen.add(name);
+    switch (name) {
+      case 'ro':
+        if (value !== undefined) throw new LunSpecError(spec, 'syntax', '"ro" takes no value');
+        out.readOnly = true;
+        break;
+      case 'size':
+        if (out.kind === 'memory') throw new LunSpecError(spec, 'duplicate-option', 'a memory LUN takes its size as mem:SIZE, not size=');
+        if (value === undefined) throw new LunSpecError(spec, 'syntax', '"size" needs a value, e.g. size=1G');
+        try {
+          out.size = parseSize(value);
+        } catch (e) {
+          throw new LunSpecError(spec, 'bad-size', (e as Error).message, { cause: e });
+        }
+        break;
+      case 'bs':
+        if (value !== '512' && value !== '4096') throw new LunSpecError(spec, 'bad-block-size', `block size must be 512 or 4096, not "${value ?? ''}"`);
+        out.blockSize = Number(value);
+        break;
+      case 'delay': {
+        if (value === undefined || !/^\d+$/.test(value)) throw new LunSpecError(spec, 'bad-delay', `delay must be whole milliseconds, not "${value ?? ''}"`);
+        out.delay = Number(value);
+        break;
+      }
+      default:
+        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, bs, delay)`);
+    }
+  }
+  if (out.size !== undefined && out.size % out.blockSize !== 0) {
+    throw new LunSpecError(spec, 'size-not-multiple', `size ${out.size} is not a multiple of the block size ${out.blockSize}`);
+  }
+  return out;
+}
+
+/** Options of {@link openBackend}. */
+export interface OpenBackendOptions {
+  /** Timers for the delay wrapper (tests inject fake ones). */
+  clock?: Clock;
+}
+
+const BACKEND_PROBLEMS: Partial<Record<string, 'missing-size' | 'not-found' | 'size-not-multiple' | 'not-a-file'>> = {
+  ERR_BACKEND_SIZE: 'size-not-multiple',
+  ERR_BACKEND_NOT_A_FILE: 'not-a-file',
+};
+
+/** Opens the backend a LUN spec describes (creating a missing file when a size is given). */
+export async function openBackend(spec: string | LunSpec, opts: OpenBackendOptions = {}): Promise<BlockBackend> {
+  const s = typeof spec === 'string' ? parseLunSpec(spec) : spec;
+  let backend: BlockBackend;
+  if (s.kind === 'memory') {
+    if (s.size === undefined) throw new LunSpecError(s.spec, 'missing-size', 'a memory LUN needs a size: mem:SIZE');
+    backend = new MemoryBackend({ blocks: s.size / s.blockSize, blockSize: s.blockSize, readOnly: s.readOnly });
+  } else {
+    try {
+      const fo: { path: string; blockSize: number; readOnly: boolean; size?: number } = {
+        path: s.path as string,
+        blockSize: s.blockSize,
+        readOnly: s.readOnly,
+      };
+      if (s.size !== undefined) fo.size = s.size;
+      backend = await FileBackend.open(fo);
+    } catch (e) {
+      if (e instanceof BackendError) {
+        let problem = BACKEND_PROBLEMS[e.code] ?? 'not-found';
+        if (e.code === 'ERR_BACKEND_NOT_FOUND') problem = s.size === undefined ? 'missing-size' : 'not-found';
+        throw new LunSpecError(s.spec, problem, e.message, { cause: e });
+      }
+      throw e;
+    }
+  }
+  return s.delay !== undefined && s.delay > 0 ? new DelayBackend(backend, s.delay, opts.clock) : backend;
+}
