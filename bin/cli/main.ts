@@ -2,12 +2,14 @@
 
 import yargs from 'yargs';
 import { dumpCommand } from './dump.js';
+import { targetCommand } from './target.js';
 
 /** Runs the CLI with the given arguments (without `node` and the script path). */
 export async function run(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('tsiscsi')
     .usage('$0 <command> [options]\n\nA userspace iSCSI target and initiator in TypeScript.')
+    .command(targetCommand)
     .command(dumpCommand)
     .demandCommand(1, 'Name a command; see --help.')
     .strict()

@@ -5,6 +5,7 @@ import { opcodeName } from './codec.js';
 import type { Frame } from './framer.js';
 import { Opcode } from './constants.js';
 import type { Pdu } from './types.js';
+import { lunFromField } from './lun.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
@@ -60,10 +61,5 @@ function isText(pdu: Pdu): boolean {
  * the 16 hex digits of the raw field.
  */
 export function lunJson(raw: bigint): JsonValue {
-  if ((raw & 0xffffffffffffn) === 0n) {
-    const top = Number(raw >> 48n);
-    const method = top >> 14;
-    if (method === 0 || method === 1) return top & 0x3fff;
-  }
-  return raw.toString(16).padStart(16, '0');
+  return lunFromField(raw) ?? raw.toString(16).padStart(16, '0');
 }

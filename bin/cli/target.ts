@@ -1,0 +1,151 @@
+// `tsiscsi target`: serve files (or memory) as LUNs. With no flags: ./tsiscsi-data/lun0.img (1 GiB,
+// sparse) as LUN 0 on 127.0.0.1:3260.
+
+import type { CommandModule } from 'yargs';
+import { pino } from 'pino';
+import {
+  ConfigError,
+  DEFAULT_LUN_SPEC,
+  DEFAULT_PORTAL,
+  DEFAULT_TARGET_IQN,
+  buildServer,
+  loadConfigFile,
+  parseChapFlag,
+  validateConfig,
+  type ServerConfig,
+} from '../../src/target/config.js';
+import { TsiscsiError } from '../../src/errors.js';
+import { startAdminSocket } from '../../src/target/admin.js';
+
+interface TargetArgs {
+  portal: string[] | undefined;
+  iqn: string | undefined;
+  lun: string[] | undefined;
+  chap: string | undefined;
+  'mutual-chap': string | undefined;
+  allow: string[] | undefined;
+  config: string | undefined;
+  'admin-socket': string | undefined;
+  'log-level': string;
+  'queue-depth': number | undefined;
+}
+
+export const targetCommand: CommandModule<object, TargetArgs> = {
+  command: 'target',
+  describe: 'Serve files or memory as iSCSI LUNs (no flags: ./tsiscsi-data/lun0.img, 1 GiB, on 127.0.0.1:3260)',
+  builder: (y) =>
+    y
+      .option('portal', { type: 'string', array: true, describe: `HOST:PORT to listen on, repeatable [default: ${DEFAULT_PORTAL}]` })
+      .option('iqn', { type: 'string', describe: `target name [default: ${DEFAULT_TARGET_IQN}]` })
+      .option('lun', {
+        type: 'string',
+        array: true,
+        describe: 'LUN spec, repeatable (the n-th is LUN n-1): PATH[,size=1G][,ro][,bs=512|4096][,delay=MS] or mem:SIZE',
+      })
+      .option('chap', { type: 'string', describe: 'require CHAP: USER:SECRET (SECRET as @FILE or env:NAME keeps it out of ps)' })
+      .option('mutual-chap', { type: 'string', describe: "the target's own USER:SECRET for mutual CHAP" })
+      .option('allow', { type: 'string', array: true, describe: 'initiator IQN allowed in, repeatable (default: any)' })
+      .option('config', { type: 'string', describe: 'JSON config file (several targets, LUNs, ACLs, CHAP); see README' })
+      .option('admin-socket', { type: 'string', describe: 'UNIX socket for `tsiscsi admin`' })
+      .option('queue-depth', { type: 'number', describe: 'commands per session (MaxCmdSN window) [default: 128]' })
+      .option('log-level', {
+        type: 'string',
+        default: 'info',
+        choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+        describe: 'pino log level (JSON logs on stderr)',
+      })
+      .example('$0 target', 'serve ./tsiscsi-data/lun0.img on 127.0.0.1:3260')
+      .example('$0 target --lun disk.img,size=10G --lun mem:256M', 'two LUNs')
+      .example('$0 target --portal 0.0.0.0:3260 --chap alice:@secret.txt --allow iqn.1993-08.org.debian:01:abc', 'exposed safely')
+      .example('$0 target --config target.json', 'from a config file') as never,
+  handler: async (args) => {
+    const log = pino({ level: args['log-level'], base: undefined }, pino.destination(2));
+    let cfg: ServerConfig;
+    const warnings: string[] = [];
+    try {
+      if (args.config !== undefined) {
+        if (args.lun || args.iqn || args.chap || args['mutual-chap'] || args.allow) {
+          throw new ConfigError('--config', 'give targets either in the config file or with --iqn/--lun/--chap/--allow, not both');
+        }
+        cfg = loadConfigFile(args.config);
+        if (args.portal) cfg.portals = args.portal;
+      } else {
+        const target: ServerConfig['targets'][number] = { iqn: args.iqn ?? DEFAULT_TARGET_IQN, luns: args.lun ?? [DEFAULT_LUN_SPEC] };
+        if (args.allow) target.allow = args.allow;
+        if (args.chap !== undefined) {
+          const c = parseChapFlag(args.chap, '--chap');
+          if (c.literal) warnings.push('the CHAP secret is on the command line, where `ps` shows it: prefer --chap USER:@FILE or USER:env:NAME');
+          target.chap = c.account;
+        }
+        if (args['mutual-chap'] !== undefined) {
+          const c = parseChapFlag(args['mutual-chap'], '--mutual-chap');
+          if (c.literal) warnings.push('the mutual CHAP secret is on the command line: prefer USER:@FILE or USER:env:NAME');
+          target.mutualChap = c.account;
+        }
+        cfg = validateConfig({ portals: args.portal ?? [DEFAULT_PORTAL], targets: [target] });
+      }
+      if (args['queue-depth'] !== undefined) cfg.queueDepth = args['queue-depth'];
+      if (args['admin-socket'] !== undefined) cfg.adminSocket = args['admin-socket'];
+    } catch (e) {
+      return fail(e);
+    }
+    let server;
+    try {
+      server = await buildServer(cfg, log);
+      await server.listen();
+    } catch (e) {
+      await server?.close({ graceMs: 0 });
+      return fail(e);
+    }
+    for (const w of warnings) log.warn(w);
+    const admin = cfg.adminSocket !== undefined ? await startAdminSocket(server, cfg.adminSocket, log) : undefined;
+    printHowToReach(server.bound, server.targets().map((t) => t.name), server.targets().some((t) => t.chap.length > 0));
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping: asking initiators to log out');
+      await admin?.close();
+      await server.close({ graceMs: 5000 });
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  },
+};
+
+function fail(e: unknown): void {
+  if (e instanceof TsiscsiError) {
+    process.stderr.write(`tsiscsi target: ${e.message}\n`);
+  } else {
+    const err = e as NodeJS.ErrnoException;
+    const hint = err.code === 'EADDRINUSE' ? ' (another target already listens there; pick another --portal)' : err.code === 'EACCES' ? ' (ports below 1024 need privileges)' : '';
+    process.stderr.write(`tsiscsi target: ${err.message}${hint}\n`);
+  }
+  process.exitCode = 2;
+}
+
+function printHowToReach(portals: { host: string; port: number }[], targets: string[], chap: boolean): void {
+  const p = portals[0]!;
+  const host = p.host === '0.0.0.0' || p.host === '::' ? '<this-host>' : p.host.includes(':') ? `[${p.host}]` : p.host;
+  const portal = `${host}:${p.port}`;
+  const lines = [
+    `tsiscsi target listening on ${portals.map((x) => `${x.host}:${x.port}`).join(', ')}`,
+    ...targets.map((t) => `  target ${t}`),
+    '',
+    'Reach it with open-iscsi:',
+    `  iscsiadm -m discovery -t sendtargets -p ${portal}`,
+    `  iscsiadm -m node -T ${targets[0]} -p ${portal} --login`,
+    'or with libiscsi:',
+    `  iscsi-ls -s iscsi://${portal}`,
+    `  iscsi-inq iscsi://${portal}/${targets[0]}/0`,
+  ];
+  if (!chap || p.host === '127.0.0.1' || p.host === '::1') {
+    lines.push(
+      '',
+      'To expose it beyond this host, require CHAP and name who may log in:',
+      `  tsiscsi target --portal 0.0.0.0:${p.port} --chap USER:@secret-file --allow <initiator-iqn> ...`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}

@@ -1,0 +1,92 @@
+// Async mutexes with a checked lock order. Node runs one thread, so a lock only matters across an
+// `await`; what must hold is the order (seed 001: backLock may be taken while frwdLock is held, never
+// the reverse). Each mutex has a rank; the locks held by the current async context are tracked with
+// AsyncLocalStorage, and taking a lock whose rank is not above every held one throws.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { TsiscsiError } from '../errors.js';
+
+/** Taking a lock out of order: a bug in the caller, always thrown. */
+export class LockOrderError extends TsiscsiError {
+  constructor(message: string) {
+    super('ERR_LOCK_ORDER', message);
+    this.name = 'LockOrderError';
+  }
+}
+
+type Held = readonly AsyncMutex[];
+const held = new AsyncLocalStorage<Held>();
+
+export type Release = () => void;
+
+export class AsyncMutex {
+  readonly name: string;
+  readonly rank: number;
+  #locked = false;
+  #waiters: (() => void)[] = [];
+  /** Times the lock was taken, and how many of those had to wait (contention). */
+  acquisitions = 0;
+  contended = 0;
+
+  constructor(name: string, rank: number) {
+    this.name = name;
+    this.rank = rank;
+  }
+
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /** The locks the calling async context holds, innermost last. */
+  static held(): Held {
+    return held.getStore() ?? [];
+  }
+
+  #checkOrder(): void {
+    for (const h of AsyncMutex.held()) {
+      if (h === this) throw new LockOrderError(`${this.name} is already held by this context`);
+      if (h.rank >= this.rank) {
+        throw new LockOrderError(`${this.name} may not be taken while ${h.name} is held (lock order: ${h.name} after ${this.name})`);
+      }
+    }
+  }
+
+  /** Runs `fn` holding the lock; waits in FIFO order when it is taken. */
+  async runExclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.#checkOrder();
+    this.acquisitions++;
+    if (this.#locked) {
+      this.contended++;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#locked = true;
+    try {
+      return await held.run([...AsyncMutex.held(), this], fn);
+    } finally {
+      this.#release();
+    }
+  }
+
+  /**
+   * Runs a synchronous `fn` holding the lock if it is free, returning true; returns false (and runs
+   * nothing) if another context holds it across an await.
+   */
+  tryRunSync(fn: () => void): boolean {
+    this.#checkOrder();
+    if (this.#locked) return false;
+    this.acquisitions++;
+    this.#locked = true;
+    try {
+      held.run([...AsyncMutex.held(), this], fn);
+    } finally {
+      this.#release();
+    }
+    return true;
+  }
+
+  #release(): void {
+    const next = this.#waiters.shift();
+    if (next === undefined) this.#locked = false;
+    else next(); // ownership passes straight to the next waiter
+  }
+}

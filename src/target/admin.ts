@@ -1,0 +1,121 @@
+// The admin socket: a UNIX socket speaking one JSON request and one JSON answer per line, for
+// `tsiscsi admin` (LUNs added and removed at runtime, sessions listed and dropped).
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { openBackend } from '../backend/spec.js';
+import { MAX_LUN } from '../pdu/lun.js';
+import type { TargetServer } from './server.js';
+
+export type AdminRequest =
+  | { cmd: 'lun-list'; target?: string }
+  | { cmd: 'lun-add'; lun: number; spec: string; target?: string }
+  | { cmd: 'lun-remove'; lun: number; target?: string }
+  | { cmd: 'session-list' }
+  | { cmd: 'session-drop'; id: number };
+
+export type AdminAnswer = { ok: true; result: unknown } | { ok: false; error: string };
+
+/** Runs one admin request against the server. */
+export async function runAdmin(server: TargetServer, req: AdminRequest): Promise<AdminAnswer> {
+  const pick = (name: string | undefined) => {
+    const all = server.targets();
+    const t = name === undefined ? (all.length === 1 ? all[0] : undefined) : server.target(name);
+    if (t === undefined) throw new Error(name === undefined ? 'several targets: name one with --target' : `no target ${name}`);
+    return t;
+  };
+  try {
+    switch (req.cmd) {
+      case 'lun-list': {
+        const out = [];
+        for (const t of name2targets(server, req.target)) {
+          for (const lun of t.device.luns()) {
+            const lu = t.device.get(lun)!;
+            out.push({ target: t.name, lun, blocks: lu.blocks, blockSize: lu.blockSize, bytes: lu.blocks * lu.blockSize, readOnly: lu.readOnly, inFlight: lu.inFlight });
+          }
+        }
+        return { ok: true, result: out };
+      }
+      case 'lun-add': {
+        if (!Number.isInteger(req.lun) || req.lun < 0 || req.lun > MAX_LUN) throw new Error(`LUN ${req.lun} is outside 0..${MAX_LUN}`);
+        const t = pick(req.target);
+        if (t.device.get(req.lun) !== undefined) throw new Error(`LUN ${req.lun} already exists on ${t.name}`);
+        const backend = await openBackend(req.spec);
+        t.addLun(req.lun, backend);
+        return { ok: true, result: { target: t.name, lun: req.lun, blocks: backend.blocks, blockSize: backend.blockSize } };
+      }
+      case 'lun-remove': {
+        const t = pick(req.target);
+        const removed = await t.device.remove(req.lun);
+        if (!removed) throw new Error(`no LUN ${req.lun} on ${t.name}`);
+        return { ok: true, result: { target: t.name, lun: req.lun, removed: true } };
+      }
+      case 'session-list':
+        return { ok: true, result: server.sessions() };
+      case 'session-drop': {
+        const dropped = await server.dropSession(req.id);
+        if (!dropped) throw new Error(`no session ${req.id}`);
+        return { ok: true, result: { id: req.id, dropped: true } };
+      }
+      default:
+        throw new Error(`unknown admin command ${(req as { cmd: string }).cmd}`);
+    }
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+function name2targets(server: TargetServer, name: string | undefined) {
+  if (name === undefined) return server.targets();
+  const t = server.target(name);
+  if (t === undefined) throw new Error(`no target ${name}`);
+  return [t];
+}
+
+export async function startAdminSocket(server: TargetServer, path: string, log: Logger): Promise<{ close(): Promise<void> }> {
+  // A stale socket file from a crashed run would make listen fail.
+  rmSync(path, { force: true });
+  const srv: Server = createServer((sock: Socket) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > 65536) {
+        sock.destroy();
+        return;
+      }
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let req: AdminRequest;
+        try {
+          req = JSON.parse(line) as AdminRequest;
+        } catch {
+          sock.write(JSON.stringify({ ok: false, error: 'not JSON' }) + '\n');
+          continue;
+        }
+        void runAdmin(server, req).then((a) => {
+          log.info({ admin: req.cmd, ok: a.ok }, 'admin request');
+          if (!sock.destroyed) sock.write(JSON.stringify(a) + '\n');
+        });
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(path, () => resolve());
+  });
+  log.info({ path }, 'admin socket listening');
+  return {
+    close: () =>
+      new Promise<void>((r) => {
+        srv.close(() => {
+          rmSync(path, { force: true });
+          r();
+        });
+      }),
+  };
+}

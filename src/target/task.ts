@@ -1,0 +1,77 @@
+// One SCSI task on the target: what arrived with its command, the Data-Out still owed (immediate,
+// unsolicited, R2T-solicited), its abort signal, and a promise that settles when it is finished.
+
+import type { ScsiCommandPdu } from '../pdu/types.js';
+import type { TaskAttribute } from '../scsi/types.js';
+
+export type TaskState = 'data-out' | 'running' | 'done';
+
+const ATTRS: readonly TaskAttribute[] = ['untagged', 'simple', 'ordered', 'head-of-queue', 'aca'];
+
+export class TargetTask {
+  readonly itt: number;
+  readonly cmdSN: number;
+  readonly immediate: boolean;
+  readonly lun: number | undefined;
+  readonly lunField: bigint;
+  readonly cdb: Buffer;
+  readonly attr: TaskAttribute;
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly edtl: number;
+  /** Data-In limit: the EDTL, or for a bidirectional command the AHS read length. */
+  readonly readLength: number;
+  readonly abort = new AbortController();
+  /** Set by a TMF: the task must finish without a response (RFC 7143 §4.2.3.4 / SAM-5 §7.2). */
+  aborted = false;
+  state: TaskState = 'data-out';
+  /** The task's command-window slot was given back (its status is on its way). */
+  slotReleased = false;
+
+  // Data-Out bookkeeping (RFC 7143 §4.2.3.5 and §11.7): bytes arrive in order (DataPDUInOrder=Yes).
+  buffer: Buffer | null = null;
+  received = 0;
+  /** Unsolicited data (immediate + Data-Out with the reserved TTT) the initiator may still send. */
+  unsolicitedLimit = 0;
+  unsolicitedDone = true;
+  unsolicitedDataSN = 0;
+  /** Next byte offset an R2T will ask for. */
+  nextR2TOffset = 0;
+  r2tSN = 0;
+  outstandingR2T = 0;
+  /** Settles when the task is finished, its status sent or suppressed. */
+  readonly finished: Promise<void>;
+  #resolve!: () => void;
+  /** When the task arrived (clock ms), for latency counters and timeouts. */
+  readonly started: number;
+
+  constructor(pdu: ScsiCommandPdu, lun: number | undefined, now: number) {
+    this.itt = pdu.itt;
+    this.cmdSN = pdu.cmdSN;
+    this.immediate = pdu.immediate;
+    this.lun = lun;
+    this.lunField = pdu.lun;
+    this.cdb = pdu.cdb;
+    this.attr = ATTRS[pdu.attr] ?? 'simple';
+    this.read = pdu.read;
+    this.write = pdu.write;
+    this.edtl = pdu.expectedDataTransferLength;
+    this.readLength = pdu.read ? (pdu.write ? (pdu.bidiReadExpectedDataTransferLength ?? 0) : pdu.expectedDataTransferLength) : 0;
+    this.finished = new Promise<void>((r) => (this.#resolve = r));
+    this.started = now;
+  }
+
+  /** Bytes of Data-Out expected in all. */
+  get dataOutLength(): number {
+    return this.write ? this.edtl : 0;
+  }
+
+  get allDataReceived(): boolean {
+    return this.received >= this.dataOutLength;
+  }
+
+  finish(): void {
+    this.state = 'done';
+    this.#resolve();
+  }
+}

@@ -1,0 +1,170 @@
+// Task management on the target (RFC 7143 §11.5/§11.6, RFC 7144, SAM-5 §7). Order of work (seed 002):
+// mark the affected tasks aborted and fire their AbortSignals, tell the backend which tasks were
+// aborted *before* waiting, then wait for each to finish, then answer. An ITT freed by an abort can be
+// reused only after the answer, because the task stays registered until it has finished.
+
+import type { Logger } from 'pino';
+import { TmfFunction, TmfResponse } from '../pdu/constants.js';
+import { lunFromField } from '../pdu/lun.js';
+import type { TaskManagementRequestPdu } from '../pdu/types.js';
+import { snInWindow, snLt } from '../session/serial.js';
+import type { TmfType } from '../scsi/types.js';
+import type { FullFeatureConnection } from './ffp.js';
+import type { TargetSession } from './session.js';
+import type { TargetTask } from './task.js';
+
+export interface TmfResult {
+  response: number;
+  additionalResponseInformation?: number;
+  /** Runs after the response is queued (a cold reset drops connections then). */
+  after?: () => void;
+}
+
+/** A notice to the owner of the logical units, sent before the task manager waits (seed 002). */
+export interface TaskManagementNotice {
+  type: TmfType;
+  lun: number | undefined;
+  /** Initiator task tags of the aborted tasks, per session id. */
+  aborted: { sessionId: number; itt: number }[];
+}
+
+/** What the task manager needs of the target node. */
+export interface TmfScope {
+  /** Every live full feature connection of the target (all sessions, for LUN and target resets). */
+  connections(): Iterable<FullFeatureConnection>;
+  hasLun(lun: number): boolean;
+  /**
+   * Tells the logical units (and through them the backends) of a TMF and the tasks it aborted, before
+   * the wait (seed 002); they apply the SAM-5 side effects: unit attentions, reservations, resets.
+   * `lun` undefined means every LUN (target resets, I_T nexus reset).
+   */
+  notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly TargetTask[]): void;
+  /** Unit attentions pending for the session on a LUN, each `asc << 8 | ascq`, oldest first. */
+  pendingUnitAttentions(lun: number, session: TargetSession): readonly number[];
+  /** Drops every connection of the target (TARGET COLD RESET, RFC 7143 §11.5.1). */
+  dropAll(reason: string): void;
+  onTaskManagement?: (notice: TaskManagementNotice) => void;
+  log: Logger;
+}
+
+export class TaskManager {
+  readonly #scope: TmfScope;
+
+  constructor(scope: TmfScope) {
+    this.#scope = scope;
+  }
+
+  async handle(conn: FullFeatureConnection, pdu: TaskManagementRequestPdu): Promise<TmfResult> {
+    const session = conn.session;
+    const lun = lunFromField(pdu.lun);
+    const lunOk = lun !== undefined && this.#scope.hasLun(lun);
+    this.#scope.log.info({ function: pdu.function, lun, rtt: pdu.referencedTaskTag, session: session.id }, 'task management');
+    switch (pdu.function) {
+      case TmfFunction.AbortTask: {
+        const t = session.tasks.get(pdu.referencedTaskTag);
+        if (t !== undefined && t.state !== 'done') {
+          await this.#abort('abort-task', lun, session, [[conn, [t]]]);
+          return { response: TmfResponse.FunctionComplete };
+        }
+        // RFC 7143 §11.6.1 b/c: a command not yet received but inside the window counts as received
+        // and is discarded; one outside the window (already answered) does not exist.
+        const s = session;
+        if (snInWindow(pdu.refCmdSN, s.expCmdSN, s.maxCmdSN) && snLt(pdu.refCmdSN, pdu.cmdSN)) {
+          conn.skipCmdSN(pdu.refCmdSN);
+          return { response: TmfResponse.FunctionComplete };
+        }
+        return { response: TmfResponse.TaskDoesNotExist };
+      }
+      case TmfFunction.AbortTaskSet:
+      case TmfFunction.ClearTaskSet: {
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        const clear = pdu.function === TmfFunction.ClearTaskSet;
+        // ABORT TASK SET: this I_T nexus's tasks; CLEAR TASK SET: every nexus's (SAM-5 §7.3, §7.6).
+        const victims = clear ? this.#tasksOnLun(lun!) : [[conn, this.#ofLun(conn, lun!)] as const];
+        await this.#abort(clear ? 'clear-task-set' : 'abort-task-set', lun, session, victims);
+        return { response: TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.ClearAca:
+        // No ACA is ever established (NormACA=0, SAM-5 §5.9): nothing to clear.
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        return { response: TmfResponse.FunctionComplete };
+      case TmfFunction.LogicalUnitReset: {
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        await this.#abort('logical-unit-reset', lun, session, this.#tasksOnLun(lun!));
+        return { response: TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.TargetWarmReset:
+      case TmfFunction.TargetColdReset: {
+        const cold = pdu.function === TmfFunction.TargetColdReset;
+        const all: [FullFeatureConnection, TargetTask[]][] = [];
+        for (const c of this.#scope.connections()) all.push([c, [...c.tasks.values()].filter((t) => t.state !== 'done')]);
+        await this.#abort(cold ? 'target-cold-reset' : 'target-warm-reset', undefined, session, all);
+        // RFC 7143 §11.5.1: after a cold reset the target drops every connection, once the answer is out.
+        return cold ? { response: TmfResponse.FunctionComplete, after: () => this.#scope.dropAll('TARGET COLD RESET') } : { response: TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.TaskReassign:
+        // Task reassignment needs ErrorRecoveryLevel 2 (RFC 7143 §11.5.1, §6.2.2).
+        return { response: TmfResponse.TaskAllegianceReassignmentNotSupported };
+      case TmfFunction.QueryTask: {
+        // RFC 7144 §4.1: FUNCTION SUCCEEDED if the task exists, FUNCTION COMPLETE if not.
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        const t = session.tasks.get(pdu.referencedTaskTag);
+        return { response: t !== undefined && t.state !== 'done' && t.lun === lun ? TmfResponse.FunctionSucceeded : TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.QueryTaskSet: {
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        return { response: this.#ofLun(conn, lun!).length > 0 ? TmfResponse.FunctionSucceeded : TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.ItNexusReset: {
+        // RFC 7144 §4.1 / SAM-5 §7.9: abort every task of this I_T nexus, I_T NEXUS LOSS to it.
+        const mine = [...session.tasks.values()].filter((t) => t.state !== 'done');
+        await this.#abort('i-t-nexus-reset', undefined, session, [[conn, mine]]);
+        return { response: TmfResponse.FunctionComplete };
+      }
+      case TmfFunction.QueryAsyncEvent: {
+        // RFC 7144 §4.1 / SAM-5 §7.8: FUNCTION SUCCEEDED with the pending unit attention's sense key,
+        // ASC and ASCQ in the Additional Response Information, or FUNCTION COMPLETE when none.
+        if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
+        const ua = this.#scope.pendingUnitAttentions(lun!, session);
+        if (ua.length === 0) return { response: TmfResponse.FunctionComplete };
+        return { response: TmfResponse.FunctionSucceeded, additionalResponseInformation: (0x06 << 16) | ua[0]! };
+      }
+      default:
+        return { response: TmfResponse.FunctionNotSupported };
+    }
+  }
+
+  #ofLun(conn: FullFeatureConnection, lun: number): TargetTask[] {
+    return [...conn.tasks.values()].filter((t) => t.lun === lun && t.state !== 'done');
+  }
+
+  #tasksOnLun(lun: number): [FullFeatureConnection, TargetTask[]][] {
+    const out: [FullFeatureConnection, TargetTask[]][] = [];
+    for (const c of this.#scope.connections()) out.push([c, this.#ofLun(c, lun)]);
+    return out;
+  }
+
+  async #abort(
+    type: TmfType,
+    lun: number | undefined,
+    by: TargetSession,
+    victims: readonly (readonly [FullFeatureConnection, TargetTask[]])[],
+  ): Promise<void> {
+    const aborted: { sessionId: number; itt: number }[] = [];
+    const tasks: TargetTask[] = [];
+    // Seed 002, in order: mark aborted and fire the signals; tasks still owed Data-Out never reach
+    // the SCSI layer; the logical units and backends hear of it; only then wait.
+    for (const [c, ts] of victims) {
+      for (const t of ts) {
+        t.aborted = true;
+        t.abort.abort(new Error(`aborted by ${type}`));
+        c.abandon(t);
+        aborted.push({ sessionId: c.session.id, itt: t.itt });
+        tasks.push(t);
+      }
+    }
+    this.#scope.notify(type, lun, by, tasks);
+    this.#scope.onTaskManagement?.({ type, lun, aborted });
+    await Promise.all(victims.flatMap(([, ts]) => ts.map((t) => t.finished)));
+  }
+}
