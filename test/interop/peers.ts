@@ -139,3 +139,27 @@ export function run(cmd: string, args: string[], timeoutMs = 120_000): { status:
     return { status: x.status, stdout: x.stdout?.toString() ?? '', stderr: x.stderr?.toString() ?? '' };
   }
 }
+
+/**
+ * Runs a command without blocking the event loop (needed when the peer it talks to lives in this
+ * process), returning output and exit status; never throws on a non-zero exit.
+ */
+export function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; input?: Buffer; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    p.on('close', (status, signal) => {
+      clearTimeout(t);
+      resolve({ status, stdout, stderr, signal });
+    });
+    p.stdin!.end(opts.input);
+  });
+}
