@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { dumpCommand } from './dump.js';
 import { targetCommand } from './target.js';
+import { adminCommand } from './admin.js';
 
 /** Runs the CLI with the given arguments (without `node` and the script path). */
 export async function run(argv: string[]): Promise<void> {
@@ -10,6 +11,7 @@ export async function run(argv: string[]): Promise<void> {
     .scriptName('tsiscsi')
     .usage('$0 <command> [options]\n\nA userspace iSCSI target and initiator in TypeScript.')
     .command(targetCommand)
+    .command(adminCommand)
     .command(dumpCommand)
     .demandCommand(1, 'Name a command; see --help.')
     .strict()
