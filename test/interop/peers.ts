@@ -2,7 +2,7 @@
 // Every peer listens on 127.0.0.1 on a port of its own and is killed when the test ends.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,12 +69,12 @@ export interface Tgtd {
 }
 
 /** Starts a tgtd with one file-backed disk (LUN 1) of `sizeMiB`. */
-export async function startTgtd(opts: { sizeMiB?: number; iqn?: string } = {}): Promise<Tgtd> {
+export async function startTgtd(opts: { sizeMiB?: number; iqn?: string; lunFile?: string } = {}): Promise<Tgtd> {
   const port = await freePort();
   const ctl = 1000 + (port % 30000);
   const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-tgtd-'));
-  const lunFile = join(dir, 'lun1.img');
-  execFileSync('truncate', ['-s', `${opts.sizeMiB ?? 64}M`, lunFile]);
+  const lunFile = opts.lunFile ?? join(dir, 'lun1.img');
+  if (opts.lunFile === undefined) execFileSync('truncate', ['-s', `${opts.sizeMiB ?? 64}M`, lunFile]);
   const iqn = opts.iqn ?? `iqn.2026-11.test.tgtd:${port}`;
   const proc: ChildProcess = spawn('tgtd', ['-f', '-C', String(ctl), '--iscsi', `portal=127.0.0.1:${port}`], {
     stdio: 'ignore',
@@ -162,4 +162,80 @@ export function runAsync(
     });
     p.stdin!.end(opts.input);
   });
+}
+
+export interface Istgt {
+  port: number;
+  iqn: string;
+  dir: string;
+  lunFile: string;
+  /** istgt's disk is LUN 0. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts istgt (`istgt -c CONFIG -D`) with one file-backed disk as LUN 0. */
+export async function startIstgt(opts: { sizeMiB?: number; lunFile?: string } = {}): Promise<Istgt> {
+  const port = await freePort();
+  const ctlPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-istgt-'));
+  const lunFile = opts.lunFile ?? join(dir, 'disk.img');
+  const size = opts.sizeMiB ?? 64;
+  if (opts.lunFile === undefined) execFileSync('truncate', ['-s', `${size}M`, lunFile]);
+  const conf = join(dir, 'istgt.conf');
+  writeFileSync(join(dir, 'auth.conf'), '');
+  writeFileSync(
+    conf,
+    `[Global]
+  NodeBase "iqn.2026-11.test.istgt"
+  PidFile ${dir}/istgt.pid
+  AuthFile ${dir}/auth.conf
+  MediaDirectory ${dir}
+  Timeout 30
+  NopInInterval 20
+  DiscoveryAuthMethod None
+  MaxSessions 300
+  MaxConnections 4
+  MaxR2T 32
+  MaxOutstandingR2T 16
+  FirstBurstLength 262144
+  MaxBurstLength 1048576
+  MaxRecvDataSegmentLength 262144
+  InitialR2T Yes
+  ImmediateData Yes
+  ErrorRecoveryLevel 0
+[UnitControl]
+  AuthMethod None
+  Portal UC1 127.0.0.1:${ctlPort}
+  Netmask 127.0.0.1
+[PortalGroup1]
+  Portal DA1 127.0.0.1:${port}
+[InitiatorGroup1]
+  InitiatorName "ALL"
+  Netmask 127.0.0.1/32
+[LogicalUnit1]
+  TargetName disk1
+  Mapping PortalGroup1 InitiatorGroup1
+  AuthMethod None
+  UseDigest Auto
+  UnitType Disk
+  QueueDepth 128
+  LUN0 Storage ${lunFile} ${size}MB
+`,
+  );
+  const proc = spawn('istgt', ['-c', conf, '-D'], { stdio: 'ignore' });
+  await waitForPort(port);
+  const iqn = 'iqn.2026-11.test.istgt:disk1';
+  return {
+    port,
+    iqn,
+    dir,
+    lunFile,
+    url: `iscsi://127.0.0.1:${port}/${iqn}/0`,
+    async stop() {
+      proc.kill('SIGKILL');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
