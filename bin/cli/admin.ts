@@ -44,14 +44,18 @@ function toRequest(a: AdminArgs): AdminRequest {
     return { cmd: 'lun-add', lun: num(a.args[0], 'N'), spec: a.args[1], ...target };
   }
   if (a.what === 'lun' && a.verb === 'remove') return { cmd: 'lun-remove', lun: num(a.args[0], 'N'), ...target };
+  if (a.what === 'lun' && a.verb === 'resize') {
+    if (a.args[1] === undefined) throw new Error('usage: lun resize N SIZE');
+    return { cmd: 'lun-resize', lun: num(a.args[0], 'N'), size: a.args[1], ...target };
+  }
   if (a.what === 'session' && a.verb === 'list') return { cmd: 'session-list' };
   if (a.what === 'session' && a.verb === 'drop') return { cmd: 'session-drop', id: num(a.args[0], 'ID') };
-  throw new Error(`unknown admin command "${a.what} ${a.verb}" (lun list|add|remove, session list|drop)`);
+  throw new Error(`unknown admin command "${a.what} ${a.verb}" (lun list|add|remove|resize, session list|drop)`);
 }
 
 export const adminCommand: CommandModule<object, AdminArgs> = {
   command: 'admin <what> <verb> [args..]',
-  describe: 'Manage a running target through its admin socket: lun add N SPEC | lun remove N | lun list | session list | session drop ID',
+  describe: 'Manage a running target through its admin socket: lun add N SPEC | lun remove N | lun resize N SIZE | lun list | session list | session drop ID',
   builder: (y) =>
     y
       .positional('what', { choices: ['lun', 'session'] as const, describe: 'what to act on' })

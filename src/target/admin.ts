@@ -4,7 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { openBackend } from '../backend/spec.js';
+import { openBackend, parseSize } from '../backend/spec.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import type { TargetServer } from './server.js';
 
@@ -12,6 +12,7 @@ export type AdminRequest =
   | { cmd: 'lun-list'; target?: string }
   | { cmd: 'lun-add'; lun: number; spec: string; target?: string }
   | { cmd: 'lun-remove'; lun: number; target?: string }
+  | { cmd: 'lun-resize'; lun: number; size: string; target?: string }
   | { cmd: 'session-list' }
   | { cmd: 'session-drop'; id: number };
 
@@ -50,6 +51,15 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
         const removed = await t.device.remove(req.lun);
         if (!removed) throw new Error(`no LUN ${req.lun} on ${t.name}`);
         return { ok: true, result: { target: t.name, lun: req.lun, removed: true } };
+      }
+      case 'lun-resize': {
+        const t = pick(req.target);
+        const lu = t.device.get(req.lun);
+        if (lu === undefined) throw new Error(`no LUN ${req.lun} on ${t.name}`);
+        const bytes = parseSize(req.size);
+        if (bytes % lu.blockSize !== 0) throw new Error(`${req.size} is not a multiple of the ${lu.blockSize}-byte block`);
+        await server.resizeLun(t.name, req.lun, bytes / lu.blockSize);
+        return { ok: true, result: { target: t.name, lun: req.lun, blocks: bytes / lu.blockSize, bytes } };
       }
       case 'session-list':
         return { ok: true, result: server.sessions() };

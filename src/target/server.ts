@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { AsyncEvent, LoginStatus, Opcode } from '../pdu/constants.js';
+import { lunToField } from '../pdu/lun.js';
 import type { LoginResponsePdu } from '../pdu/types.js';
 import { realClock, type Clock } from '../session/clock.js';
 import type { ChapSecret } from '../session/chap.js';
@@ -373,8 +374,37 @@ export class TargetServer {
       await Promise.race([all, new Promise<void>((r) => setTimeout(r, grace).unref())]);
     }
     await Promise.all([...this.#connections].map((c) => c.close('target shutting down')));
-    for (const t of this.#targets.values()) await t.device.close();
+    // Everything acknowledged reaches stable storage before the backends close.
+    for (const t of this.#targets.values()) {
+      for (const l of t.device.luns()) {
+        await t.device
+          .get(l)
+          ?.backend.flush()
+          .catch((err: unknown) => this.log.error({ err, target: t.name, lun: l }, 'flush at shutdown failed'));
+      }
+      await t.device.close();
+    }
     this.log.info('target stopped');
+  }
+
+  /**
+   * Changes a LUN's capacity: the LU reports CAPACITY DATA HAS CHANGED (2Ah/09h) as a unit attention,
+   * and every session of the target gets a SCSI Asynchronous Event carrying the same sense
+   * (RFC 7143 §11.9.1, AsyncEvent 0), so an initiator learns of it before its next command.
+   */
+  async resizeLun(targetName: string, lun: number, blocks: number): Promise<void> {
+    const node = this.#targets.get(targetName);
+    const lu = node?.device.get(lun);
+    if (node === undefined || lu === undefined) throw new RangeError(`no LUN ${lun} on ${targetName}`);
+    await lu.resize(blocks);
+    const sense = Buffer.alloc(18);
+    sense[0] = 0x70;
+    sense[2] = 0x06; // UNIT ATTENTION
+    sense[7] = 10;
+    sense[12] = 0x2a;
+    sense[13] = 0x09;
+    for (const ffp of node.connections.values()) ffp.sendAsync(AsyncEvent.ScsiAsyncEvent, { lun: lunToField(lun), sense });
+    this.log.info({ target: targetName, lun, blocks }, 'LUN resized');
   }
 
   /** An event to every session of a target (capacity change, for instance). */
