@@ -59,6 +59,11 @@ export interface FfpOptions {
   connection: ConnectionParams;
   /** Largest write buffered for one command (bytes); larger writes end in CHECK CONDITION. */
   maxWriteBuffer?: number;
+  /**
+   * Write data buffered at once on this connection (bytes). Beyond it, R2Ts for further writes wait
+   * until buffers free up, so a flood of large writes cannot grow memory without bound.
+   */
+  maxBufferedWrite?: number;
   /** Send a NOP-In ping after this much silence from the initiator (ms); 0 disables. */
   nopInterval?: number;
   /** Drop the connection when a ping is not answered (and nothing else arrives) within this (ms). */
@@ -68,6 +73,7 @@ export interface FfpOptions {
 }
 
 const DEFAULT_MAX_WRITE_BUFFER = 32 * 1024 * 1024;
+const DEFAULT_MAX_BUFFERED_WRITE = 128 * 1024 * 1024;
 
 export class FullFeatureConnection {
   readonly session: TargetSession;
@@ -82,6 +88,10 @@ export class FullFeatureConnection {
   #immediateActive = 0;
   readonly #maxImmediate: number;
   readonly #maxWriteBuffer: number;
+  readonly #maxBufferedWrite: number;
+  /** Bytes of write buffers allocated, and the writes waiting for room (oldest first). */
+  #bufferedWrite = 0;
+  readonly #waitingForBuffer: TargetTask[] = [];
   // Liveness (RFC 7143 §11.18/§11.19): any PDU from the initiator counts (open-iscsi #97).
   #lastHeard: number;
   #pingTtt: number | undefined;
@@ -98,6 +108,7 @@ export class FullFeatureConnection {
     this.#host = host;
     this.#conn = opts.connection;
     this.#maxWriteBuffer = opts.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER;
+    this.#maxBufferedWrite = opts.maxBufferedWrite ?? DEFAULT_MAX_BUFFERED_WRITE;
     this.#maxImmediate = opts.maxImmediate ?? 8;
     this.#r2t = new R2TTable(Math.max(1, session.params.maxOutstandingR2T) * (session.queueDepth + this.#maxImmediate));
     this.#nopInterval = opts.nopInterval ?? 0;
@@ -273,25 +284,70 @@ export class FullFeatureConnection {
         return;
       }
       const imm = pdu.data.length;
-      if (imm === task.edtl) {
-        task.buffer = pdu.data; // the whole write came as immediate data: no copy
-      } else {
-        task.buffer = Buffer.allocUnsafe(task.edtl);
-        if (imm > 0) pdu.data.copy(task.buffer, 0);
-      }
       task.received = imm;
       task.unsolicitedLimit = s.params.initialR2T ? imm : Math.min(s.params.firstBurstLength, task.edtl);
       task.unsolicitedDone = pdu.final || task.received >= task.unsolicitedLimit;
       task.nextR2TOffset = task.unsolicitedDone ? task.received : task.unsolicitedLimit;
       s.stats.writeBytes += imm;
-      if (task.unsolicitedDone) this.#issueR2Ts(task);
-      if (task.allDataReceived && task.outstandingR2T === 0) this.#run(task);
+      if (imm === task.edtl) {
+        task.buffer = pdu.data; // the whole write came as immediate data: no copy
+        this.#run(task);
+        return;
+      }
+      if (imm > 0) task.parts.push(pdu.data);
+      this.#claimBuffer(task);
       return;
     }
     this.#run(task);
   }
 
+  /**
+   * Gives the write its buffer when there is room under maxBufferedWrite (or nothing else holds one),
+   * else queues it: until then, data it already received stays in the PDU buffers it came in and no
+   * R2T is issued for the rest.
+   */
+  #claimBuffer(task: TargetTask): void {
+    if (this.#waitingForBuffer.length > 0 || (this.#bufferedWrite > 0 && this.#bufferedWrite + task.edtl > this.#maxBufferedWrite)) {
+      this.#waitingForBuffer.push(task);
+      return;
+    }
+    this.#giveBuffer(task);
+  }
+
+  #giveBuffer(task: TargetTask): void {
+    task.buffer = Buffer.allocUnsafe(task.edtl);
+    task.bufferCounted = true;
+    this.#bufferedWrite += task.edtl;
+    let off = 0;
+    for (const p of task.parts) {
+      p.copy(task.buffer, off);
+      off += p.length;
+    }
+    task.parts.length = 0;
+    if (task.unsolicitedDone) this.#issueR2Ts(task);
+    if (task.allDataReceived && task.outstandingR2T === 0 && task.unsolicitedDone) this.#run(task);
+  }
+
+  #drainWaitingForBuffer(): void {
+    while (this.#waitingForBuffer.length > 0) {
+      const next = this.#waitingForBuffer[0]!;
+      if (next.state !== 'data-out') {
+        this.#waitingForBuffer.shift();
+        continue;
+      }
+      if (this.#bufferedWrite > 0 && this.#bufferedWrite + next.edtl > this.#maxBufferedWrite) return;
+      this.#waitingForBuffer.shift();
+      this.#giveBuffer(next);
+    }
+  }
+
+  /** Bytes of write data buffered on this connection (for counters and tests). */
+  get bufferedWrite(): number {
+    return this.#bufferedWrite;
+  }
+
   #issueR2Ts(task: TargetTask): void {
+    if (task.buffer === null) return; // waiting for room: R2Ts come with the buffer
     const s = this.session;
     while (task.outstandingR2T < s.params.maxOutstandingR2T && task.nextR2TOffset < task.edtl) {
       const len = Math.min(s.params.maxBurstLength, task.edtl - task.nextR2TOffset);
@@ -344,7 +400,8 @@ export class FullFeatureConnection {
         return this.#dataOutError(task, `Data-Out offset ${pdu.bufferOffset}, expected ${task.received}`, 0x05);
       }
       if (task.received + len > task.unsolicitedLimit) return this.#dataOutError(task, 'unsolicited data beyond FirstBurstLength', 0x02);
-      pdu.data.copy(task.buffer!, task.received);
+      if (task.buffer !== null) pdu.data.copy(task.buffer, task.received);
+      else task.parts.push(pdu.data);
       task.received += len;
       task.unsolicitedDataSN++;
       this.session.stats.writeBytes += len;
@@ -398,6 +455,8 @@ export class FullFeatureConnection {
     const execute = this.#host.execute!;
     task.state = 'running';
     let dataOut: Buffer | null = null;
+    // Everything arrived while the write waited for a buffer: the PDU buffers themselves will do.
+    if (task.write && task.buffer === null && task.parts.length > 0) task.buffer = task.parts.length === 1 ? task.parts[0]! : Buffer.concat(task.parts);
     if (task.write && task.buffer !== null) dataOut = task.received === task.buffer.length ? task.buffer : task.buffer.subarray(0, task.received);
     const cmd: ScsiCommand = {
       nexus: this.session.nexus!,
@@ -556,6 +615,12 @@ export class FullFeatureConnection {
     this.#releaseSlot(task);
     this.#r2t.retireTask(task.itt);
     task.buffer = null;
+    task.parts.length = 0;
+    if (task.bufferCounted) {
+      task.bufferCounted = false;
+      this.#bufferedWrite -= task.edtl;
+      this.#drainWaitingForBuffer();
+    }
     task.finish();
   }
 

@@ -30,6 +30,10 @@ export class TargetTask {
 
   // Data-Out bookkeeping (RFC 7143 §4.2.3.5 and §11.7): bytes arrive in order (DataPDUInOrder=Yes).
   buffer: Buffer | null = null;
+  /** Data received before the buffer was given (immediate data, unsolicited Data-Out), in order. */
+  readonly parts: Buffer[] = [];
+  /** The buffer counts against the connection's maxBufferedWrite. */
+  bufferCounted = false;
   received = 0;
   /** Unsolicited data (immediate + Data-Out with the reserved TTT) the initiator may still send. */
   unsolicitedLimit = 0;

@@ -235,6 +235,28 @@ describe('Data-Out and R2T (RFC 7143 §4.2.3.5, §11.8)', () => {
     expect([rsp!.sense[12], rsp!.sense[13]]).toEqual([0x4b, 0x05]);
   });
 
+  it('holds R2Ts of further writes while maxBufferedWrite is used up, and issues them as buffers free', async () => {
+    const h = harness({ session: { initialR2T: true, immediateData: true, maxBurstLength: 65536 }, maxBufferedWrite: 65536 });
+    h.feed(command({ cmdSN: 10, itt: 1, write: true, expectedDataTransferLength: 65536, cdb: cdb10(WRITE_10, 0, 128) }));
+    h.feed(command({ cmdSN: 11, itt: 2, write: true, expectedDataTransferLength: 65536, cdb: cdb10(WRITE_10, 128, 128), data: Buffer.alloc(4096, 2) }));
+    const first = ofType(h.take(), Opcode.R2T);
+    expect(first.map((r) => r.itt)).toEqual([1]);
+    expect(h.ffp.bufferedWrite).toBe(65536);
+    h.feed(dataOut({ itt: 1, ttt: first[0]!.ttt, dataSN: 0, bufferOffset: 0, final: true, data: Buffer.alloc(65536, 1) }));
+    await h.settle();
+    const out = h.take();
+    expect(ofType(out, Opcode.ScsiResponse).map((r) => r.itt)).toEqual([1]);
+    const second = ofType(out, Opcode.R2T);
+    expect(second.map((r) => [r.itt, r.bufferOffset])).toEqual([[2, 4096]]);
+    h.feed(dataOut({ itt: 2, ttt: second[0]!.ttt, dataSN: 0, bufferOffset: 4096, final: true, data: Buffer.alloc(61440, 2) }));
+    await h.settle();
+    expect(ofType(h.take(), Opcode.ScsiResponse).map((r) => [r.itt, r.status])).toEqual([[2, 0]]);
+    const back = Buffer.alloc(65536);
+    await h.backend.read(128, 128, back);
+    expect(back.equals(Buffer.alloc(65536, 2))).toBe(true);
+    expect(h.ffp.bufferedWrite).toBe(0);
+  });
+
   it('rejects immediate data when ImmediateData=No', () => {
     const h = harness({ session: { immediateData: false } });
     h.feed(command({ cmdSN: 10, itt: 4, write: true, expectedDataTransferLength: 512, cdb: cdb10(WRITE_10, 0, 1), data: Buffer.alloc(512) }));

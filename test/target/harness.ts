@@ -46,6 +46,7 @@ export interface HarnessOptions {
   nopInterval?: number;
   nopTimeout?: number;
   blocks?: number;
+  maxBufferedWrite?: number;
 }
 
 export function harness(o: HarnessOptions = {}): Harness {
@@ -104,6 +105,7 @@ export function harness(o: HarnessOptions = {}): Harness {
     connection: { ...defaultConnectionParams(), maxSendDataSegmentLength: 8192, maxRecvDataSegmentLength: 65536, ...o.connection },
     nopInterval: o.nopInterval ?? 0,
     nopTimeout: o.nopTimeout ?? 1000,
+    ...(o.maxBufferedWrite !== undefined && { maxBufferedWrite: o.maxBufferedWrite }),
   });
   let cmdSN = 10;
   return Object.assign(h, {
