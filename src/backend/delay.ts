@@ -4,7 +4,7 @@
 // and an I/O that has not started yet never reaches the inner backend.
 
 import { AbortError } from '../errors.js';
-import type { BackendTaskManagement, BlockBackend, WriteOptions } from './types.js';
+import type { BackendTaskManagement, BlockBackend, ExtentStatus, SidecarStore, WriteOptions } from './types.js';
 
 /** The timer functions the wrapper uses; inject a fake one in tests. */
 export interface Clock {
@@ -25,6 +25,8 @@ export class DelayBackend implements BlockBackend {
   readonly #clock: Clock;
   readonly unmap?: (lba: number, count: number, signal?: AbortSignal) => Promise<void>;
   readonly isMapped?: (lba: number, count: number) => Promise<boolean>;
+  readonly extentStatus?: (lba: number, maxBlocks: number) => Promise<ExtentStatus>;
+  readonly sidecar?: (name: string) => SidecarStore;
   readonly resize?: (blocks: number) => Promise<void>;
   readonly onTaskManagement?: (event: BackendTaskManagement) => void;
 
@@ -39,6 +41,8 @@ export class DelayBackend implements BlockBackend {
       this.unmap = (lba, count, signal) => this.#delayed(signal, () => unmap(lba, count, signal));
     }
     if (inner.isMapped !== undefined) this.isMapped = inner.isMapped.bind(inner);
+    if (inner.extentStatus !== undefined) this.extentStatus = inner.extentStatus.bind(inner);
+    if (inner.sidecar !== undefined) this.sidecar = inner.sidecar.bind(inner);
     if (inner.resize !== undefined) this.resize = inner.resize.bind(inner);
     if (inner.onTaskManagement !== undefined) this.onTaskManagement = inner.onTaskManagement.bind(inner);
   }
@@ -54,6 +58,12 @@ export class DelayBackend implements BlockBackend {
   }
   get readOnly(): boolean {
     return this.inner.readOnly;
+  }
+  get removable(): boolean {
+    return this.inner.removable === true;
+  }
+  get physicalBlockSize(): number | undefined {
+    return this.inner.physicalBlockSize;
   }
 
   read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {

@@ -15,7 +15,9 @@ export type BackendErrorCode =
   /** The capacity is unknown, zero, or not a whole number of blocks. */
   | 'ERR_BACKEND_SIZE'
   /** The path is neither a regular file nor a block device. */
-  | 'ERR_BACKEND_NOT_A_FILE';
+  | 'ERR_BACKEND_NOT_A_FILE'
+  /** A sidecar document (e.g. `PATH.pr.json`) cannot be read back. */
+  | 'ERR_BACKEND_SIDECAR';
 
 /** A backend refused or failed an operation. */
 export class BackendError extends TsiscsiError {

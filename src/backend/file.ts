@@ -1,11 +1,18 @@
 // A block store in a file (or block device) through one FileHandle and positional I/O. Files are
 // created sparse; FUA and flush use fdatasync. Node's file I/O runs on libuv's thread pool, so a
 // queued syscall cannot be cancelled: an AbortSignal stops the next step, not the current one.
+//
+// Thin provisioning without native code: Node has no fallocate(FALLOC_FL_PUNCH_HOLE) nor
+// lseek(SEEK_HOLE), so `unmap` frees space only where truncate can (a range reaching the end of the
+// file); elsewhere it writes zeros, skipping every chunk that already reads as zeros so that a hole
+// stays a hole. Unmapped blocks always read back as zeros (LBPRZ). Which blocks are allocated cannot
+// be learnt, so there is no `extentStatus`: GET LBA STATUS reports "mapped or unknown".
 
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { AbortError } from '../errors.js';
 import { BackendError } from './errors.js';
-import type { BlockBackend, WriteOptions } from './types.js';
+import { JsonSidecar } from './sidecar.js';
+import type { BlockBackend, SidecarStore, WriteOptions } from './types.js';
 
 /** Options of {@link FileBackend.open}. */
 export interface FileBackendOptions {
@@ -20,6 +27,10 @@ export interface FileBackendOptions {
   size?: number;
   /** Open read-only: writes, unmaps and resizes are refused, and the file is opened with O_RDONLY. */
   readOnly?: boolean;
+  /** The medium can be ejected (INQUIRY RMB): the LUN behaves as a drive holding this image. */
+  removable?: boolean;
+  /** Physical block size to report instead of the file system's block size (stat `blksize`). */
+  physicalBlockSize?: number;
 }
 
 const ZERO_CHUNK = 1 << 20;
@@ -28,6 +39,26 @@ let zeros: Buffer | undefined;
 function zeroBuffer(): Buffer {
   zeros ??= Buffer.alloc(ZERO_CHUNK);
   return zeros;
+}
+
+/** Whether every byte of `b` is zero (compared a zero buffer at a time: no per-byte JS loop). */
+function isZero(b: Buffer): boolean {
+  const z = zeroBuffer();
+  for (let off = 0; off < b.length; off += z.length) {
+    const n = Math.min(z.length, b.length - off);
+    if (b.compare(z, 0, n, off, off + n) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The file system's preferred I/O size (stat `blksize`) when it is a power-of-two multiple of the
+ * block size no larger than 64 KiB: what a write smaller than it costs a read-modify-write of.
+ */
+function physicalFrom(st: Stats, blockSize: number): number | undefined {
+  const p = st.blksize;
+  if (!Number.isInteger(p) || p <= blockSize || p > 65536 || (p & (p - 1)) !== 0) return undefined;
+  return p;
 }
 
 function abortIf(signal: AbortSignal | undefined): void {
@@ -49,6 +80,8 @@ export class FileBackend implements BlockBackend {
   readonly path: string;
   readonly blockSize: number;
   readonly readOnly: boolean;
+  readonly removable: boolean;
+  readonly physicalBlockSize: number | undefined;
   #blocks: number;
   readonly #fh: fs.FileHandle;
   /** Whether the file ends exactly at the capacity: then an unmap reaching the end can punch it. */
@@ -56,12 +89,21 @@ export class FileBackend implements BlockBackend {
   #closed = false;
   #closing: Promise<void> | null = null;
 
-  private constructor(path: string, fh: fs.FileHandle, blockSize: number, blocks: number, readOnly: boolean, endsAtCapacity: boolean) {
+  private constructor(
+    path: string,
+    fh: fs.FileHandle,
+    blockSize: number,
+    blocks: number,
+    flags: { readOnly: boolean; removable: boolean; physicalBlockSize: number | undefined },
+    endsAtCapacity: boolean,
+  ) {
     this.path = path;
     this.#fh = fh;
     this.blockSize = blockSize;
     this.#blocks = blocks;
-    this.readOnly = readOnly;
+    this.readOnly = flags.readOnly;
+    this.removable = flags.removable;
+    this.physicalBlockSize = flags.physicalBlockSize;
     this.#fileEndsAtCapacity = endsAtCapacity;
   }
 
@@ -83,13 +125,16 @@ export class FileBackend implements BlockBackend {
       if (readOnly) throw new BackendError('ERR_BACKEND_NOT_FOUND', `${opts.path} does not exist and a read-only LUN cannot create it`);
       // O_EXCL: never truncate a file someone created in between.
       const fh = await fs.open(opts.path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+      let created: Stats;
       try {
         await fh.truncate(opts.size); // a sparse file: no block is allocated until written
+        created = await fh.stat();
       } catch (e) {
         await fh.close();
         throw e;
       }
-      return new FileBackend(opts.path, fh, bs, opts.size / bs, false, true);
+      const flags = { readOnly: false, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(created, bs) };
+      return new FileBackend(opts.path, fh, bs, opts.size / bs, flags, true);
     }
     const isDevice = st.isBlockDevice();
     if (!st.isFile() && !isDevice) throw new BackendError('ERR_BACKEND_NOT_A_FILE', `${opts.path} is not a regular file or block device`);
@@ -112,7 +157,8 @@ export class FileBackend implements BlockBackend {
       }
       fileSize = size;
     }
-    return new FileBackend(opts.path, fh, bs, size / bs, readOnly, !isDevice && fileSize === size);
+    const flags = { readOnly, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(st, bs) };
+    return new FileBackend(opts.path, fh, bs, size / bs, flags, !isDevice && fileSize === size);
   }
 
   get blocks(): number {
@@ -173,7 +219,9 @@ export class FileBackend implements BlockBackend {
   /**
    * Deallocates blocks so they read back as zeros. Pure Node has no fallocate(PUNCH_HOLE): a range
    * that reaches the end of the file is punched by truncating the file down and back up (the tail
-   * becomes a hole); any other range is overwritten with zeros.
+   * becomes a hole); any other range is read a chunk at a time and every chunk that is not already
+   * zero is overwritten with zeros, so holes (which read as zeros without touching the disk) are
+   * never filled in. Every chunk is an await, so a long range never holds the event loop.
    */
   async unmap(lba: number, count: number, signal?: AbortSignal): Promise<void> {
     this.#check(lba, count, signal);
@@ -186,14 +234,31 @@ export class FileBackend implements BlockBackend {
       return;
     }
     const z = zeroBuffer();
+    const probe = Buffer.allocUnsafe(z.length);
     let pos = lba * bs;
     const end = (lba + count) * bs;
     while (pos < end) {
       abortIf(signal);
       const n = Math.min(z.length, end - pos);
-      const { bytesWritten } = await this.#fh.write(z, 0, n, pos);
-      pos += bytesWritten;
+      const view = n === probe.length ? probe : probe.subarray(0, n);
+      const { bytesRead } = await this.#fh.read(view, 0, n, pos);
+      // Past the end of the file counts as zeros, like a read does.
+      if (bytesRead < n) view.fill(0, bytesRead);
+      if (!isZero(view)) {
+        let off = 0;
+        while (off < n) {
+          const { bytesWritten } = await this.#fh.write(z, off, n - off, pos + off);
+          off += bytesWritten;
+        }
+      }
+      pos += n;
     }
+  }
+
+  /** `PATH.NAME.json` beside the file (e.g. the APTPL reservations in `PATH.pr.json`). */
+  sidecar(name: string): SidecarStore {
+    if (!/^[a-z0-9-]+$/i.test(name)) throw new RangeError(`sidecar name "${name}" must be letters, digits and dashes`);
+    return new JsonSidecar(`${this.path}.${name}.json`);
   }
 
   /** Grows (sparse) or shrinks the file to `blocks` blocks. */

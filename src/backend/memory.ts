@@ -3,7 +3,7 @@
 
 import { AbortError } from '../errors.js';
 import { BackendError } from './errors.js';
-import type { BlockBackend, WriteOptions } from './types.js';
+import type { BlockBackend, ExtentStatus, WriteOptions } from './types.js';
 
 /** Options of {@link MemoryBackend}. */
 export interface MemoryBackendOptions {
@@ -15,6 +15,10 @@ export interface MemoryBackendOptions {
   readOnly?: boolean;
   /** Allocation unit in bytes, a multiple of the block size; 64 KiB unless set. */
   chunkBytes?: number;
+  /** The medium can be ejected (INQUIRY RMB). */
+  removable?: boolean;
+  /** Physical block size to report (a power-of-two multiple of the block size); none unless set. */
+  physicalBlockSize?: number;
 }
 
 function checkGeometry(blocks: number, blockSize: number): void {
@@ -31,6 +35,8 @@ export class MemoryBackend implements BlockBackend {
   readonly kind = 'memory';
   readonly blockSize: number;
   readonly readOnly: boolean;
+  readonly removable: boolean;
+  readonly physicalBlockSize: number | undefined;
   #blocks: number;
   readonly #chunkBytes: number;
   readonly #chunks = new Map<number, Buffer>();
@@ -46,6 +52,8 @@ export class MemoryBackend implements BlockBackend {
     this.blockSize = bs;
     this.#blocks = opts.blocks;
     this.readOnly = opts.readOnly === true;
+    this.removable = opts.removable === true;
+    this.physicalBlockSize = opts.physicalBlockSize;
     this.#chunkBytes = chunk;
   }
 
@@ -143,6 +151,27 @@ export class MemoryBackend implements BlockBackend {
     const last = Math.floor(((lba + count) * this.blockSize - 1) / cb);
     for (let i = first; i <= last; i++) if (!this.#chunks.has(i)) return false;
     return true;
+  }
+
+  /**
+   * The status of the chunk holding `lba` and how far the same status runs, chunk by chunk, within
+   * `maxBlocks` (a written chunk is mapped; an unwritten or freed one is deallocated).
+   */
+  async extentStatus(lba: number, maxBlocks: number): Promise<ExtentStatus> {
+    this.#check(lba, 1, undefined);
+    const bs = this.blockSize;
+    const cb = this.#chunkBytes;
+    const limit = Math.min(this.#blocks, lba + Math.max(1, maxBlocks));
+    let idx = Math.floor((lba * bs) / cb);
+    const mapped = this.#chunks.has(idx);
+    let end = lba;
+    while (end < limit) {
+      const chunkEnd = Math.min(limit, Math.floor(((idx + 1) * cb) / bs));
+      end = chunkEnd;
+      idx++;
+      if (end < limit && this.#chunks.has(idx) !== mapped) break;
+    }
+    return { mapped, blocks: end - lba };
   }
 
   /** Grows (new blocks read as zeros) or shrinks (blocks beyond the end are dropped). */

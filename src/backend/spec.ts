@@ -1,10 +1,13 @@
-// The CLI's LUN spec: `PATH[,size=1G][,ro][,bs=512|4096][,delay=MS]` for a file (or block device)
-// and `mem:SIZE[,ro][,bs=...][,delay=MS]` for memory. Sizes take binary K/M/G/T suffixes.
+// The CLI's LUN spec: `PATH[,size=1G][,ro][,removable][,bs=512|4096][,pbs=N][,delay=MS]` for a file
+// (or block device) and `mem:SIZE[,ro][,removable][,bs=...][,pbs=N][,delay=MS]` for memory. Sizes take
+// binary K/M/G/T suffixes. `removable` presents the LUN as a drive whose medium (the image) can be
+// ejected; `pbs` sets the physical block size reported (a file reports its file system's block size
+// unless told otherwise).
 // A path containing a comma cannot be written in this syntax.
 
 import { BackendError, LunSpecError } from './errors.js';
 import { DelayBackend, type Clock } from './delay.js';
-import { FileBackend } from './file.js';
+import { FileBackend, type FileBackendOptions } from './file.js';
 import { MemoryBackend } from './memory.js';
 import type { BlockBackend } from './types.js';
 
@@ -16,8 +19,12 @@ export interface LunSpec {
   /** Capacity in bytes: required for memory and for a file that does not exist yet. */
   size?: number;
   readOnly: boolean;
+  /** The medium can be ejected (INQUIRY RMB, START STOP UNIT LOEJ); set only when the spec says so. */
+  removable?: boolean;
   /** Logical block size, 512 or 4096. */
   blockSize: number;
+  /** Physical block size to report, a power-of-two multiple of the block size; set only when given. */
+  physicalBlockSize?: number;
   /** Milliseconds added to every I/O. */
   delay?: number;
   /** The text it was parsed from. */
@@ -68,6 +75,10 @@ export function parseLunSpec(spec: string): LunSpec {
         if (value !== undefined) throw new LunSpecError(spec, 'syntax', '"ro" takes no value');
         out.readOnly = true;
         break;
+      case 'removable':
+        if (value !== undefined) throw new LunSpecError(spec, 'syntax', '"removable" takes no value');
+        out.removable = true;
+        break;
       case 'size':
         if (out.kind === 'memory') throw new LunSpecError(spec, 'duplicate-option', 'a memory LUN takes its size as mem:SIZE, not size=');
         if (value === undefined) throw new LunSpecError(spec, 'syntax', '"size" needs a value, e.g. size=1G');
@@ -81,13 +92,26 @@ export function parseLunSpec(spec: string): LunSpec {
         if (value !== '512' && value !== '4096') throw new LunSpecError(spec, 'bad-block-size', `block size must be 512 or 4096, not "${value ?? ''}"`);
         out.blockSize = Number(value);
         break;
+      case 'pbs': {
+        if (value === undefined || !/^\d+[kK]?$/.test(value)) throw new LunSpecError(spec, 'bad-block-size', `pbs must be a size in bytes, not "${value ?? ''}"`);
+        out.physicalBlockSize = parseSize(value);
+        break;
+      }
       case 'delay': {
         if (value === undefined || !/^\d+$/.test(value)) throw new LunSpecError(spec, 'bad-delay', `delay must be whole milliseconds, not "${value ?? ''}"`);
         out.delay = Number(value);
         break;
       }
       default:
-        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, bs, delay)`);
+        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, removable, bs, pbs, delay)`);
+    }
+  }
+  const pbs = out.physicalBlockSize;
+  if (pbs !== undefined) {
+    const ratio = pbs / out.blockSize;
+    // READ CAPACITY(16) carries it as a 4-bit exponent of logical blocks per physical block.
+    if (!Number.isInteger(ratio) || (ratio & (ratio - 1)) !== 0 || ratio > 1 << 15) {
+      throw new LunSpecError(spec, 'bad-block-size', `pbs ${pbs} is not the block size ${out.blockSize} times a power of two up to 2^15`);
     }
   }
   if (out.size !== undefined && out.size % out.blockSize !== 0) {
@@ -113,15 +137,23 @@ export async function openBackend(spec: string | LunSpec, opts: OpenBackendOptio
   let backend: BlockBackend;
   if (s.kind === 'memory') {
     if (s.size === undefined) throw new LunSpecError(s.spec, 'missing-size', 'a memory LUN needs a size: mem:SIZE');
-    backend = new MemoryBackend({ blocks: s.size / s.blockSize, blockSize: s.blockSize, readOnly: s.readOnly });
+    backend = new MemoryBackend({
+      blocks: s.size / s.blockSize,
+      blockSize: s.blockSize,
+      readOnly: s.readOnly,
+      removable: s.removable === true,
+      ...(s.physicalBlockSize !== undefined && { physicalBlockSize: s.physicalBlockSize }),
+    });
   } else {
     try {
-      const fo: { path: string; blockSize: number; readOnly: boolean; size?: number } = {
+      const fo: FileBackendOptions = {
         path: s.path as string,
         blockSize: s.blockSize,
         readOnly: s.readOnly,
+        removable: s.removable === true,
       };
       if (s.size !== undefined) fo.size = s.size;
+      if (s.physicalBlockSize !== undefined) fo.physicalBlockSize = s.physicalBlockSize;
       backend = await FileBackend.open(fo);
     } catch (e) {
       if (e instanceof BackendError) {

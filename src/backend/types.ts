@@ -19,6 +19,30 @@ export interface BackendTaskManagement {
   aborted: readonly number[];
 }
 
+/** How far one provisioning status extends from an LBA (GET LBA STATUS, SBC-3). */
+export interface ExtentStatus {
+  /** Whether the blocks are mapped (allocated); false: deallocated, reading back as zeros. */
+  mapped: boolean;
+  /** Blocks from the asked LBA with this same status (at least 1, at most what was asked). */
+  blocks: number;
+}
+
+/**
+ * Small state kept beside the medium that must survive a restart with it, e.g. persistent
+ * reservations with APTPL (SPC-4 §5.13.5). Saving is atomic: after a crash the store holds either the
+ * previous document or the new one, never a mix.
+ */
+export interface SidecarStore {
+  /** Where the document lives, for logs. */
+  readonly location: string;
+  /** The saved document, or null when none was saved (read once, when a logical unit starts). */
+  load(): unknown;
+  /** Replaces the document durably; resolves once it is on stable storage. */
+  save(doc: unknown): Promise<void>;
+  /** Removes the document (nothing left to persist); idempotent. */
+  remove(): Promise<void>;
+}
+
 /** A store of fixed-size blocks. Every method honours `signal` where it can cancel. */
 export interface BlockBackend {
   /** A short name for logs and VPD, e.g. 'file' or 'memory'. */
@@ -28,6 +52,17 @@ export interface BlockBackend {
   /** Capacity in logical blocks. */
   readonly blocks: number;
   readonly readOnly: boolean;
+  /**
+   * The medium can be ejected and loaded (INQUIRY RMB, START STOP UNIT LOEJ): an image file is a
+   * medium a drive can take out. Absent means fixed. A logical unit's own option overrides it.
+   */
+  readonly removable?: boolean;
+  /**
+   * Bytes the medium writes as one unit (the file system block for a file, e.g. 4096): reported as
+   * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (READ CAPACITY(16)) so initiators align their I/O.
+   * Absent or not a power-of-two multiple of `blockSize`: one logical block per physical block.
+   */
+  readonly physicalBlockSize?: number;
   /** Reads `count` blocks at `lba` into `into` (which holds count * blockSize bytes). */
   read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void>;
   /** Writes `data` (a whole number of blocks) at `lba`; resolves once written (durable with fua). */
@@ -38,6 +73,13 @@ export interface BlockBackend {
   unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void>;
   /** Whether a block range is mapped (for GET LBA STATUS); optional. */
   isMapped?(lba: number, count: number): Promise<boolean>;
+  /**
+   * The provisioning status at `lba` and how many of the next `maxBlocks` blocks share it (GET LBA
+   * STATUS); optional: without it every block counts as mapped (SBC-4: "mapped or unknown").
+   */
+  extentStatus?(lba: number, maxBlocks: number): Promise<ExtentStatus>;
+  /** A store named `name` kept beside the medium (e.g. `PATH.pr.json`); optional: volatile media have none. */
+  sidecar?(name: string): SidecarStore;
   /** Changes the capacity (the LU reports CAPACITY DATA HAS CHANGED); optional. */
   resize?(blocks: number): Promise<void>;
   /** Told of a task management function before its tasks are waited for; optional. */

@@ -16,6 +16,19 @@ export const F_MEDIUM = 1 << 2;
 /** Writes the medium: refused with DATA PROTECT on a write-protected LU. */
 export const F_WRITE = 1 << 3;
 
+/**
+ * How a command fares from an I_T nexus that does not hold the persistent reservation (SPC-4 §5.13.1,
+ * "SPC commands that are allowed in the presence of various reservations"; SBC-3 §4.17, its SBC
+ * counterpart):
+ * - 'allowed': always (INQUIRY, REPORT LUNS, REQUEST SENSE, READ CAPACITY, PERSISTENT RESERVE IN, ...);
+ * - 'read': reads the medium: allowed through Write Exclusive types, refused by Exclusive Access
+ *   types unless the nexus is registered under a registrants-only or all-registrants type;
+ * - 'info': reads information other than the medium (MODE SENSE, REPORT SUPPORTED OPERATION CODES,
+ *   ...): allowed through Write Exclusive types and from every registered nexus (ALLOW COMMANDS 011b);
+ * - 'write': everything else: only registrants under registrants-only and all-registrants types.
+ */
+export type PrAccess = 'allowed' | 'read' | 'info' | 'write';
+
 /** Handles one command; throws a CheckConditionError to end it in CHECK CONDITION. */
 export type CommandHandler = (
   lu: LogicalUnit,
@@ -42,6 +55,8 @@ export interface CommandDescriptor {
   readonly dataOut: ((cdb: Buffer, blockSize: number) => number) | undefined;
   /** Recommended command timeout in seconds, for the RCTD timeouts descriptor (SPC-4 §6.35). */
   readonly timeout: number;
+  /** Its class against a persistent reservation held by another I_T nexus; a function when the CDB decides. */
+  readonly pr: PrAccess | ((cdb: Buffer) => PrAccess);
 }
 
 /** The second dispatch level for an operation code with service actions. */
@@ -61,7 +76,12 @@ export function command(
   usage: readonly number[],
   flags: number,
   handler: CommandHandler,
-  opts: { serviceAction?: number; dataOut?: (cdb: Buffer, blockSize: number) => number; timeout?: number } = {},
+  opts: {
+    serviceAction?: number;
+    dataOut?: (cdb: Buffer, blockSize: number) => number;
+    timeout?: number;
+    pr?: PrAccess | ((cdb: Buffer) => PrAccess);
+  } = {},
 ): CommandDescriptor {
   return {
     name,
@@ -73,6 +93,7 @@ export function command(
     handler,
     dataOut: opts.dataOut,
     timeout: opts.timeout ?? 30,
+    pr: opts.pr ?? 'write',
   };
 }
 

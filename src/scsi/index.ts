@@ -13,6 +13,10 @@ export {
   ASC,
   MI,
   OP,
+  PR_TYPE,
+  PRIN,
+  PROUT,
+  XCOPY_SA,
   PROTOCOL_ID_ISCSI,
   SAI,
   SENSE_KEY,
@@ -39,6 +43,9 @@ export {
   type SenseInit,
 } from './sense.js';
 export * from './cdb.js';
+export * from './cdb-blocks.js';
+export * from './cdb-copy.js';
+export * from './cdb-reservations.js';
 export { RangeLock } from './range-lock.js';
 export { TaskSet } from './task-set.js';
 export {
@@ -52,7 +59,15 @@ export {
   type NexusState,
   type TaskManagementEvent,
 } from './logical-unit.js';
-export { LunMap, ScsiTargetDevice, type ScsiTargetDeviceOptions, type TargetResetKind } from './lun-map.js';
+export { LunMap, ScsiTargetDevice, type ScsiTargetDeviceOptions, type TargetResetKind, type TaskAborter } from './lun-map.js';
+export {
+  PersistentReservations,
+  type PrEffects,
+  type PrSnapshot,
+  type ProutParameters,
+  type Registration,
+  type Reservation,
+} from './persistent-reservations.js';
 export { deriveNaa, deriveSerial, parseNaa, type LuIdentity } from './inquiry.js';
 export { DEFAULT_TMFS, type SupportedTmfs } from './spc.js';
 export {
@@ -62,6 +77,7 @@ export {
   F_UA_EXEMPT,
   F_WRITE,
   type CommandDescriptor,
+  type PrAccess,
   type CommandHandler,
   type CommandTable,
 } from './command.js';

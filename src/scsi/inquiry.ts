@@ -82,6 +82,8 @@ export interface StandardInquiryFields {
   /** 00h direct access block device; 1Fh unknown or no device type. */
   deviceType: number;
   removable: boolean;
+  /** 3PC: the LU has a copy manager (EXTENDED COPY, SPC-4 §6.6). */
+  thirdPartyCopy?: boolean;
   vendor: string;
   product: string;
   revision: string;
@@ -99,7 +101,8 @@ export function standardInquiry(f: StandardInquiryFields): Buffer {
   // HISUP=1: LUNs use the hierarchical addressing of SAM-5 §4.6; RESPONSE DATA FORMAT 2.
   b[3] = 0x10 | 0x02;
   b[4] = STANDARD_INQUIRY_LENGTH - 5; // ADDITIONAL LENGTH
-  // Byte 5: SCCS, ACC, TPGS (no ALUA), 3PC and PROTECT all zero: none of them is implemented.
+  // Byte 5: SCCS, ACC, TPGS (no ALUA) and PROTECT zero: not implemented. 3PC when EXTENDED COPY is.
+  if (f.thirdPartyCopy === true) b[5] = 0x08;
   // Byte 7: CMDQUE=1, the LU has a task set and honours task attributes (SAM-5, task attributes).
   b[7] = 0x02;
   asciiField(f.vendor, 8).copy(b, 8);

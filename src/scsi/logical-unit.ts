@@ -1,9 +1,10 @@
 // A logical unit (SAM-5, logical unit) over a block backend: dispatches each command through the command
 // table, keeps the per-I_T-nexus unit attention queues (SAM-5, unit attention conditions), the task set (SAM-5, task attributes),
-// SPC-2 reservations, removable-medium state and mode parameters, and turns failures into sense.
+// SPC-2 and persistent reservations (with APTPL state in a sidecar beside the medium), the copy
+// manager's held results, removable-medium state and mode parameters, and turns failures into sense.
 
 import { AbortError, ScsiError } from '../errors.js';
-import type { BlockBackend } from '../backend/types.js';
+import type { BlockBackend, SidecarStore } from '../backend/types.js';
 import {
   buildCommandTable,
   F_MEDIUM,
@@ -14,6 +15,7 @@ import {
   type CommandTable,
 } from './command.js';
 import { ASC, OP, SENSE_KEY, STATUS } from './constants.js';
+import { COPY_COMMANDS, CopyResults } from './extended-copy.js';
 import {
   DEFAULT_PRODUCT,
   DEFAULT_REVISION,
@@ -24,7 +26,11 @@ import {
   type LuIdentity,
 } from './inquiry.js';
 import type { ModeState } from './mode.js';
+import { PersistentReservations, type PrEffects } from './persistent-reservations.js';
+import { PROVISIONING_COMMANDS } from './provisioning.js';
 import { RangeLock } from './range-lock.js';
+import { RESERVATION_COMMANDS } from './reservations.js';
+import { ATOMIC_COMMANDS } from './sbc-atomic.js';
 import { SBC_COMMANDS } from './sbc.js';
 import { buildSense, CheckConditionError, invalidFieldInCdb } from './sense.js';
 import { DEFAULT_TMFS, SPC_COMMANDS, type SupportedTmfs } from './spc.js';
@@ -58,6 +64,13 @@ export interface LuHost {
   noteNexus(nexus: ItNexus): void;
   /** REPORT LUNS ran on `nexusId`: clear its REPORTED LUNS DATA HAS CHANGED conditions. */
   reportedLuns(nexusId: string): void;
+  /** The logical units of the target (EXTENDED COPY finds its source and destination among them). */
+  logicalUnits(): Iterable<LogicalUnit>;
+  /**
+   * Aborts every task of these I_T nexuses on LUN `lun` as ABORT TASK SET from each would (PREEMPT
+   * AND ABORT, SPC-4 §5.13.11.2.5); resolves once they have ended. Absent: nobody can abort them.
+   */
+  abortTasks?(lun: number, nexusIds: readonly string[]): Promise<void>;
 }
 
 /** Size limits reported in the Block Limits VPD page (SBC-3 §6.5, Block Limits VPD page) and enforced. */
@@ -78,6 +91,8 @@ export interface LogicalUnitLimits {
   maxUnmapBlockDescriptorCount: number;
   /** MAXIMUM WRITE SAME LENGTH, reported once WRITE SAME is in the command table. */
   maxWriteSameLength: number;
+  /** MAXIMUM ATOMIC TRANSFER LENGTH of WRITE ATOMIC(16), at most maxTransferLength. */
+  maxAtomicTransferLength: number;
 }
 
 /** What the LU can do, derived from its command table and its backend: VPD B0h/B2h tell this truth. */
@@ -91,6 +106,12 @@ export interface LuCapabilities {
   readonly lbpme: boolean;
   /** LBPRZ: deallocated blocks read back as zeros (every backend promises this for `unmap`). */
   readonly lbprz: boolean;
+  /** ANC_SUP: UNMAP and WRITE SAME can anchor blocks (mapped, zeroed) as well as deallocate them. */
+  readonly anchor: boolean;
+  /** WRITE ATOMIC(16) is in the command table: the atomic fields of VPD B0h are reported. */
+  readonly writeAtomic: boolean;
+  /** EXTENDED COPY is in the command table: 3PC in INQUIRY, VPD 8Fh. */
+  readonly thirdPartyCopy: boolean;
 }
 
 /** Options of {@link LogicalUnit}. */
@@ -123,8 +144,13 @@ export interface LogicalUnitOptions {
   limits?: Partial<LogicalUnitLimits>;
   /** Task management functions reported by REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS. */
   tmfs?: SupportedTmfs;
-  /** Commands beyond the standard SPC/SBC set (e.g. COMPARE AND WRITE when it exists). */
+  /** Commands beyond the standard SPC/SBC set (vendor specific ones). */
   extraCommands?: readonly CommandDescriptor[];
+  /**
+   * Where persistent reservations with APTPL are kept (SPC-4 §5.13.5); by default the backend's
+   * sidecar 'pr' (`PATH.pr.json` beside a file). null: APTPL is not offered (PTPL_C=0).
+   */
+  prStore?: SidecarStore | null;
   /** Told about unexpected (non-SCSI) errors that ended a command in HARDWARE ERROR. */
   onInternalError?: (e: unknown, cmd: ScsiCommand) => void;
   /** @internal The SCSI target device that owns this LU. */
@@ -151,10 +177,31 @@ const LOST_NEXUS_MAX = 1024;
 const OP_NAMES = new Map<number, string>([
   [OP.SERVICE_ACTION_IN_16, 'SERVICE ACTION IN(16)'],
   [OP.MAINTENANCE_IN, 'MAINTENANCE IN'],
+  [OP.PERSISTENT_RESERVE_IN, 'PERSISTENT RESERVE IN'],
+  [OP.PERSISTENT_RESERVE_OUT, 'PERSISTENT RESERVE OUT'],
+  [OP.EXTENDED_COPY, 'EXTENDED COPY'],
+  [OP.RECEIVE_COPY_RESULTS, 'RECEIVE COPY RESULTS'],
 ]);
 
+/** Every standard command: SPC-4 primary and reservation commands, SBC-3 block and provisioning commands, the copy manager. */
+const STANDARD_COMMANDS: readonly CommandDescriptor[] = [
+  ...SPC_COMMANDS,
+  ...RESERVATION_COMMANDS,
+  ...SBC_COMMANDS,
+  ...PROVISIONING_COMMANDS,
+  ...ATOMIC_COMMANDS,
+  ...COPY_COMMANDS,
+];
+
 /** The standard command table (SPC-4 + SBC-3) shared by every LU that adds nothing to it. */
-export const STANDARD_COMMAND_TABLE: CommandTable = buildCommandTable([...SPC_COMMANDS, ...SBC_COMMANDS], OP_NAMES);
+export const STANDARD_COMMAND_TABLE: CommandTable = buildCommandTable(STANDARD_COMMANDS, OP_NAMES);
+
+/** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT for a backend's physical block size (0 when it gives none). */
+function exponentOf(physical: number | undefined, logical: number): number {
+  if (physical === undefined || physical <= logical || physical % logical !== 0) return 0;
+  const e = Math.log2(physical / logical);
+  return Number.isInteger(e) && e <= 15 ? e : 0;
+}
 
 function abortError(signal: AbortSignal): AbortError {
   return new AbortError('SCSI command aborted', { cause: signal.reason });
@@ -207,6 +254,10 @@ export class LogicalUnit implements LogicalUnitHandle {
   readonly host: LuHost;
   /** @internal The I_T nexus holding the SPC-2 reservation (RESERVE(6)), by id. */
   reservationHolder: string | null = null;
+  /** Persistent reservations (SPC-4 §5.13); change them only through {@link changePersistentReservations}. */
+  readonly pr = new PersistentReservations();
+  /** @internal EXTENDED COPY results held per I_T nexus for RECEIVE COPY RESULTS. */
+  readonly copyResults = new CopyResults();
   /** Whether a removable medium is loaded (always true for a non-removable one). */
   mediumPresent = true;
 
@@ -215,6 +266,9 @@ export class LogicalUnit implements LogicalUnitHandle {
   readonly #lost: string[] = [];
   readonly #tasks = new TaskSet();
   readonly #onInternalError: ((e: unknown, cmd: ScsiCommand) => void) | undefined;
+  readonly #prStore: SidecarStore | undefined;
+  /** PERSISTENT RESERVE OUT commands run one at a time: each may await its APTPL save. */
+  #prChain: Promise<void> = Promise.resolve();
   #preventCount = 0;
   #removed = false;
   #removing: Promise<void> | null = null;
@@ -229,9 +283,9 @@ export class LogicalUnit implements LogicalUnitHandle {
     }
     this.lun = opts.lun;
     this.backend = backend;
-    this.removable = opts.removable === true;
+    this.removable = opts.removable ?? backend.removable === true;
     this.#readOnly = opts.readOnly === true || backend.readOnly;
-    this.lbppbe = opts.lbppbe ?? 0;
+    this.lbppbe = opts.lbppbe ?? exponentOf(backend.physicalBlockSize, backend.blockSize);
     if (!Number.isInteger(this.lbppbe) || this.lbppbe < 0 || this.lbppbe > 15) {
       throw new RangeError(`LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT ${this.lbppbe} is outside 0..15 (SBC-3 READ CAPACITY(16))`);
     }
@@ -255,17 +309,25 @@ export class LogicalUnit implements LogicalUnitHandle {
       maxCompareAndWriteLength: 1,
       maxUnmapLbaCount: Math.max(1, Math.floor((64 << 20) / bs)),
       maxUnmapBlockDescriptorCount: 256,
-      maxWriteSameLength: Math.max(1, Math.floor((64 << 20) / bs)),
+      // 32 MiB, and below 65536 blocks: a WRITE SAME that long needs no 4-byte NUMBER OF BLOCKS.
+      maxWriteSameLength: Math.max(1, Math.min(0xffff, Math.floor((32 << 20) / bs))),
+      maxAtomicTransferLength: Math.min(maxTransferLength, Math.max(1, Math.floor((1 << 20) / bs))),
       ...given,
     };
     for (const [k, v] of Object.entries(this.limits)) {
       if (!Number.isSafeInteger(v) || v < 1 || v > 0xffffffff) throw new RangeError(`limit ${k}=${v} is not an integer in 1..2^32-1`);
     }
+    if (this.limits.maxAtomicTransferLength > this.limits.maxTransferLength) {
+      throw new RangeError('maxAtomicTransferLength exceeds maxTransferLength (SBC-4 Block Limits VPD page)');
+    }
+    if (this.limits.maxCompareAndWriteLength > 0xff) {
+      throw new RangeError('maxCompareAndWriteLength exceeds 255, the NUMBER OF LOGICAL BLOCKS field (SBC-3 §5.2)');
+    }
     this.tmfs = opts.tmfs ?? DEFAULT_TMFS;
     this.commands =
       opts.extraCommands === undefined || opts.extraCommands.length === 0
         ? STANDARD_COMMAND_TABLE
-        : buildCommandTable([...SPC_COMMANDS, ...SBC_COMMANDS, ...opts.extraCommands], OP_NAMES);
+        : buildCommandTable([...STANDARD_COMMANDS, ...opts.extraCommands], OP_NAMES);
     this.commandList = listCommands(this.commands);
     const canUnmap = typeof backend.unmap === 'function';
     const unmap = canUnmap && has(this.commands, OP.UNMAP);
@@ -280,11 +342,20 @@ export class LogicalUnit implements LogicalUnitHandle {
       compareAndWrite: has(this.commands, OP.COMPARE_AND_WRITE),
       lbpme,
       lbprz: lbpme,
+      anchor: lbpme,
+      writeAtomic: has(this.commands, OP.WRITE_ATOMIC_16),
+      thirdPartyCopy: has(this.commands, OP.EXTENDED_COPY, 0x00),
     };
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
     this.mode = { ...this.defaultMode };
     this.#onInternalError = opts.onInternalError;
     this.host = opts.host ?? this.#ownHost();
+    // A read-only medium keeps nothing beside it either: APTPL is then not offered.
+    this.#prStore = opts.prStore === null ? undefined : (opts.prStore ?? (backend.readOnly ? undefined : backend.sidecar?.('pr')));
+    // APTPL (SPC-4 §5.13.5): what was persisted comes back before the first command. A document that
+    // cannot be read is an error at start-up, not a silent loss of reservations.
+    const saved = this.#prStore?.load();
+    if (saved !== null && saved !== undefined) this.pr.restore(saved);
   }
 
   /** Logical block size in bytes. */
@@ -305,6 +376,11 @@ export class LogicalUnit implements LogicalUnitHandle {
   /** Writes are refused: read-only, or software write protect (SWP) set in the control page. */
   get writeProtected(): boolean {
     return this.#readOnly || this.mode.swp;
+  }
+
+  /** APTPL can be honoured: the medium has a sidecar to keep persistent reservations in (PTPL_C). */
+  get prPersistCapable(): boolean {
+    return this.#prStore !== undefined;
   }
 
   /** Some I_T nexus has prevented medium removal (SBC-3 PREVENT ALLOW MEDIUM REMOVAL). */
@@ -395,6 +471,11 @@ export class LogicalUnit implements LogicalUnitHandle {
     // SPC-2, reservations: a LU reserved by another I_T nexus refuses all but a few commands.
     if (this.reservationHolder !== null && this.reservationHolder !== nexus.id && (d.flags & F_RESERVATION_EXEMPT) === 0) {
       return { status: STATUS.RESERVATION_CONFLICT };
+    }
+    // SPC-4 §5.13.1: a persistent reservation held by another I_T nexus, by the command's class.
+    if (this.pr.reservation !== null) {
+      const access = typeof d.pr === 'function' ? d.pr(cdb) : d.pr;
+      if (!this.pr.allows(nexus.id, access)) return { status: STATUS.RESERVATION_CONFLICT };
     }
     if ((d.flags & F_MEDIUM) !== 0 && !this.mediumPresent) {
       return this.#check(SENSE_KEY.NOT_READY, ASC.MEDIUM_NOT_PRESENT);
@@ -504,7 +585,40 @@ export class LogicalUnit implements LogicalUnitHandle {
       luns: () => [this.lun],
       noteNexus: () => {},
       reportedLuns: (id) => this.clearUnitAttention(id, ASC.REPORTED_LUNS_DATA_HAS_CHANGED),
+      logicalUnits: () => [this],
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Persistent reservations
+
+  /**
+   * Applies one PERSISTENT RESERVE OUT service action (`change` mutates {@link pr} and returns its
+   * effects), one at a time per LU: persists the new state when APTPL asks for it (undoing the
+   * change and failing the command if that fails), then establishes the unit attentions, then
+   * aborts the tasks of preempted nexuses (PREEMPT AND ABORT) through the host.
+   */
+  changePersistentReservations(change: () => PrEffects): Promise<void> {
+    const run = this.#prChain.then(async () => {
+      const before = this.pr.clone();
+      const fx = change();
+      if (fx.changed && this.#prStore !== undefined && (this.pr.aptpl || before.aptpl)) {
+        try {
+          // APTPL set: the state survives a power loss. Cleared: nothing may come back after one.
+          if (this.pr.aptpl) await this.#prStore.save(this.pr.snapshot());
+          else await this.#prStore.remove();
+        } catch (e) {
+          this.pr.assign(before);
+          throw new CheckConditionError(SENSE_KEY.HARDWARE_ERROR, ASC.INSUFFICIENT_REGISTRATION_RESOURCES, {
+            message: `cannot persist reservations in ${this.#prStore.location}: ${e instanceof Error ? e.message : String(e)}`,
+          });
+        }
+      }
+      for (const [id, code] of fx.ua) this.establishUnitAttentionFor(id, code);
+      if (fx.abort.length !== 0) await this.host.abortTasks?.(this.lun, fx.abort);
+    });
+    this.#prChain = run.catch(() => {});
+    return run;
   }
 
   /**
@@ -517,6 +631,8 @@ export class LogicalUnit implements LogicalUnitHandle {
     const id = typeof nexus === 'string' ? nexus : nexus.id;
     const st = this.#stateById(id);
     if (this.reservationHolder === id) this.reservationHolder = null;
+    // Persistent reservations outlive the nexus (SPC-4 §5.13.1); held copy results do not.
+    this.copyResults.discard(id);
     this.setPrevent(st, false);
     st.ua.length = 0;
     st.ua.push(ASC.I_T_NEXUS_LOSS_OCCURRED);
@@ -593,7 +709,9 @@ export class LogicalUnit implements LogicalUnitHandle {
   #hardReset(code: number): void {
     // SAM-5, logical unit reset: SPC-2 reservations released, mode parameters back to their defaults (nothing is
     // saved), and a unit attention for every I_T nexus that takes precedence over older ones.
+    // Persistent reservations are not affected by a reset (SPC-4 §5.13.1).
     this.reservationHolder = null;
+    this.copyResults.discard();
     for (const st of this.#nexuses.values()) this.setPrevent(st, false);
     Object.assign(this.mode, this.defaultMode);
     for (const id of this.host.nexusIds()) {

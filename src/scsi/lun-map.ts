@@ -28,6 +28,14 @@ export interface ScsiTargetDeviceOptions {
 export type TargetResetKind = 'target-warm-reset' | 'target-cold-reset';
 
 /**
+ * Aborts every task of the I_T nexuses `nexusIds` on LUN `lun`, as an ABORT TASK SET from each of
+ * them would (fire the tasks' AbortSignals, tell the backend, wait for them to end), and resolves
+ * when they have ended. The transport owns the tasks, so it provides this; PREEMPT AND ABORT (SPC-4
+ * §5.13.11.2.5) calls it.
+ */
+export type TaskAborter = (lun: number, nexusIds: readonly string[]) => Promise<void>;
+
+/**
  * The logical units of one target. The transport hands every command to {@link execute}, which
  * routes it by `cmd.lun`; LUNs can be added and removed while commands run.
  */
@@ -36,6 +44,7 @@ export class ScsiTargetDevice implements LuHost {
   readonly #opts: ScsiTargetDeviceOptions;
   readonly #luns = new Map<number, LogicalUnit>();
   readonly #nexuses = new Set<string>();
+  #aborter: TaskAborter | undefined;
   #closed = false;
 
   constructor(opts: ScsiTargetDeviceOptions) {
@@ -95,6 +104,25 @@ export class ScsiTargetDevice implements LuHost {
   /** @internal LuHost. */
   noteNexus(nexus: ItNexus): void {
     this.#nexuses.add(nexus.id);
+  }
+
+  /** @internal LuHost: the logical units, for EXTENDED COPY between them. */
+  logicalUnits(): Iterable<LogicalUnit> {
+    return this.#luns.values();
+  }
+
+  /**
+   * Registers how the transport aborts the tasks of given I_T nexuses on a LUN (PREEMPT AND ABORT).
+   * Without one, PREEMPT AND ABORT removes the registrations and reservation as PREEMPT does, and
+   * the preempted nexuses' tasks run to completion.
+   */
+  setTaskAborter(aborter: TaskAborter | undefined): void {
+    this.#aborter = aborter;
+  }
+
+  /** @internal LuHost. */
+  async abortTasks(lun: number, nexusIds: readonly string[]): Promise<void> {
+    if (this.#aborter !== undefined && nexusIds.length !== 0) await this.#aborter(lun, nexusIds);
   }
 
   /** @internal LuHost: REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for the nexus on every LU. */

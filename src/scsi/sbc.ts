@@ -3,14 +3,14 @@
 // READ and WRITE are the hot path: each handler decodes its CDB inline, allocates the data buffer
 // and nothing else, and awaits the backend once.
 
-import { command, F_MEDIUM, F_WRITE, type CommandDescriptor } from './command.js';
+import { command, F_MEDIUM, F_WRITE, type CommandDescriptor, type PrAccess } from './command.js';
 import { ASC, OP, SAI, SENSE_KEY, STATUS } from './constants.js';
 import type { LogicalUnit, NexusState } from './logical-unit.js';
 import { CheckConditionError, illegalRequest, invalidFieldInCdb } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
 import { throwIfAborted, truncate, u64, writeU64, yieldToLoop } from './util.js';
 
-function lbaOutOfRange(): CheckConditionError {
+export function lbaOutOfRange(): CheckConditionError {
   return illegalRequest(ASC.LBA_OUT_OF_RANGE);
 }
 
@@ -84,7 +84,7 @@ function read16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
  * bytes the initiator never sent, so that case ends in ILLEGAL REQUEST, INVALID FIELD IN COMMAND
  * INFORMATION UNIT with nothing written (FCP-4 option b), which libiscsi also accepts).
  */
-function dataOutBlocks(lu: LogicalUnit, cmd: ScsiCommand, count: number): Buffer {
+export function dataOutBlocks(lu: LogicalUnit, cmd: ScsiCommand, count: number): Buffer {
   const want = count * lu.blockSize;
   const d = cmd.dataOut;
   const have = d === null ? 0 : d.length;
@@ -110,18 +110,24 @@ async function doWrite(
   if (count === 0) return { status: STATUS.GOOD };
   const data = dataOutBlocks(lu, cmd, count);
   if (data.length !== 0) {
+    const blocks = data.length / lu.blockSize;
+    // A shared range lock: writes never wait for each other, only for a COMPARE AND WRITE, ORWRITE
+    // or WRITE ATOMIC holding these blocks (range-lock.ts).
+    const release = lu.rangeLock.tryAcquireShared(lba, blocks) ?? (await lu.rangeLock.acquireShared(lba, blocks, cmd.signal));
     try {
       // WCE=0 in the caching page: every write goes to the medium (SBC-3 §6.4, Caching mode page).
       await lu.backend.write(lba, data, fua || !lu.mode.wce ? FUA : NO_FUA, cmd.signal);
     } catch (e) {
       throw mediumError(e, 'write');
+    } finally {
+      release();
     }
   }
   return { status: STATUS.GOOD };
 }
 
-const FUA = Object.freeze({ fua: true });
-const NO_FUA = Object.freeze({ fua: false });
+export const FUA = Object.freeze({ fua: true });
+export const NO_FUA = Object.freeze({ fua: false });
 
 function write6(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
@@ -150,13 +156,13 @@ function write16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
 // ---------------------------------------------------------------------------------------------
 // VERIFY and WRITE AND VERIFY
 
-function miscompare(offset: number): CheckConditionError {
+export function miscompare(offset: number): CheckConditionError {
   // SBC-3 VERIFY(10): MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION, INFORMATION = offset of the first
   // byte that differs.
   return new CheckConditionError(SENSE_KEY.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY_OPERATION, { information: offset });
 }
 
-function firstDifference(a: Buffer, b: Buffer): number {
+export function firstDifference(a: Buffer, b: Buffer): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
@@ -266,15 +272,20 @@ async function doWriteAndVerify(
   const data = dataOutBlocks(lu, cmd, count);
   const blocks = data.length / lu.blockSize;
   if (blocks === 0) return { status: STATUS.GOOD };
+  const release = lu.rangeLock.tryAcquireShared(lba, blocks) ?? (await lu.rangeLock.acquireShared(lba, blocks, cmd.signal));
   try {
-    // The verification is of the medium, so the write must reach it (SBC-3 WRITE AND VERIFY(10)).
-    await lu.backend.write(lba, data, FUA, cmd.signal);
-  } catch (e) {
-    throw mediumError(e, 'write');
+    try {
+      // The verification is of the medium, so the write must reach it (SBC-3 WRITE AND VERIFY(10)).
+      await lu.backend.write(lba, data, FUA, cmd.signal);
+    } catch (e) {
+      throw mediumError(e, 'write');
+    }
+    const bs = lu.blockSize;
+    // BYTCHK=0: verify the medium by reading it back; BYTCHK=1: and compare with what was sent.
+    await verifyRange(lu, cmd, lba, blocks, bytchk === 1 ? (b, n) => data.subarray(b * bs, (b + n) * bs) : null);
+  } finally {
+    release();
   }
-  const bs = lu.blockSize;
-  // BYTCHK=0: verify the medium by reading it back; BYTCHK=1: and compare with what was sent.
-  await verifyRange(lu, cmd, lba, blocks, bytchk === 1 ? (b, n) => data.subarray(b * bs, (b + n) * bs) : null);
   return { status: STATUS.GOOD };
 }
 
@@ -443,24 +454,31 @@ const VERIFY_B1 = 0xf6;
 const WAV_B1 = 0xf2;
 const GROUP = 0x1f;
 
-/** The SBC command set of a direct-access logical unit. */
+/** START STOP UNIT with START=1 and POWER CONDITION 0 passes a persistent reservation; the rest conflict (SBC-3 §4.17). */
+const startStopPr = (cdb: Buffer): PrAccess => ((cdb[4]! & 0xf1) === 0x01 ? 'allowed' : 'write');
+/** PREVENT ALLOW MEDIUM REMOVAL with PREVENT 00b passes a persistent reservation (SBC-3 §4.17). */
+const preventPr = (cdb: Buffer): PrAccess => ((cdb[4]! & 0x03) === 0 ? 'allowed' : 'write');
+const READ = { pr: 'read' as const };
+
+/** The SBC command set of a direct-access logical unit (besides provisioning.ts and sbc-atomic.ts). */
 export const SBC_COMMANDS: readonly CommandDescriptor[] = [
-  command('READ(6)', [OP.READ_6, 0x1f, 0xff, 0xff, 0xff, 0], F_MEDIUM, read6),
+  command('READ(6)', [OP.READ_6, 0x1f, 0xff, 0xff, 0xff, 0], F_MEDIUM, read6, READ),
   command('WRITE(6)', [OP.WRITE_6, 0x1f, 0xff, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, write6, { dataOut: rw6Out }),
-  command('START STOP UNIT', [OP.START_STOP_UNIT, 0x01, 0, 0x0f, 0xf7, 0], 0, startStopUnit),
-  command('PREVENT ALLOW MEDIUM REMOVAL', [OP.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, 0], 0, preventAllow),
-  command('READ CAPACITY(10)', [OP.READ_CAPACITY_10, 0, ...LBA4, 0, 0, 0x01, 0], F_MEDIUM, readCapacity10),
-  command('READ(10)', [OP.READ_10, READ_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, read10),
+  command('START STOP UNIT', [OP.START_STOP_UNIT, 0x01, 0, 0x0f, 0xf7, 0], 0, startStopUnit, { pr: startStopPr }),
+  command('PREVENT ALLOW MEDIUM REMOVAL', [OP.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, 0], 0, preventAllow, { pr: preventPr }),
+  command('READ CAPACITY(10)', [OP.READ_CAPACITY_10, 0, ...LBA4, 0, 0, 0x01, 0], F_MEDIUM, readCapacity10, { pr: 'allowed' }),
+  command('READ(10)', [OP.READ_10, READ_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, read10, READ),
   command('WRITE(10)', [OP.WRITE_10, WRITE_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, write10, { dataOut: rw10Out }),
   command('WRITE AND VERIFY(10)', [OP.WRITE_AND_VERIFY_10, WAV_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, writeAndVerify10, {
     dataOut: rw10Out,
   }),
-  command('VERIFY(10)', [OP.VERIFY_10, VERIFY_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, verify10, { dataOut: v10Out }),
-  command('PRE-FETCH(10)', [OP.PRE_FETCH_10, 0x02, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, prefetch10),
-  // SYNC_NV (bit 2, obsolete in SBC-4) is accepted: libiscsi still sets it.
-  command('SYNCHRONIZE CACHE(10)', [OP.SYNCHRONIZE_CACHE_10, 0x06, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, synchronizeCache10),
-  command('READ DEFECT DATA(10)', [OP.READ_DEFECT_DATA_10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0], F_MEDIUM, readDefectData10),
-  command('READ(16)', [OP.READ_16, READ_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read16),
+  command('VERIFY(10)', [OP.VERIFY_10, VERIFY_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, verify10, { dataOut: v10Out, pr: 'read' }),
+  command('PRE-FETCH(10)', [OP.PRE_FETCH_10, 0x02, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, prefetch10, READ),
+  // SYNC_NV (bit 2, obsolete in SBC-4) is accepted: libiscsi still sets it. SYNCHRONIZE CACHE changes
+  // no block, so it passes Write Exclusive reservations like a read (LIO does the same).
+  command('SYNCHRONIZE CACHE(10)', [OP.SYNCHRONIZE_CACHE_10, 0x06, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, synchronizeCache10, READ),
+  command('READ DEFECT DATA(10)', [OP.READ_DEFECT_DATA_10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0], F_MEDIUM, readDefectData10, READ),
+  command('READ(16)', [OP.READ_16, READ_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read16, READ),
   command('WRITE(16)', [OP.WRITE_16, WRITE_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM | F_WRITE, write16, {
     dataOut: rw16Out,
   }),
@@ -471,17 +489,26 @@ export const SBC_COMMANDS: readonly CommandDescriptor[] = [
     writeAndVerify16,
     { dataOut: rw16Out },
   ),
-  command('VERIFY(16)', [OP.VERIFY_16, VERIFY_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify16, { dataOut: v16Out }),
-  command('PRE-FETCH(16)', [OP.PRE_FETCH_16, 0x02, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, prefetch16),
-  command('SYNCHRONIZE CACHE(16)', [OP.SYNCHRONIZE_CACHE_16, 0x06, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, synchronizeCache16),
+  command('VERIFY(16)', [OP.VERIFY_16, VERIFY_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify16, {
+    dataOut: v16Out,
+    pr: 'read',
+  }),
+  command('PRE-FETCH(16)', [OP.PRE_FETCH_16, 0x02, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, prefetch16, READ),
+  command(
+    'SYNCHRONIZE CACHE(16)',
+    [OP.SYNCHRONIZE_CACHE_16, 0x06, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0],
+    F_MEDIUM,
+    synchronizeCache16,
+    READ,
+  ),
   command(
     'READ CAPACITY(16)',
     [OP.SERVICE_ACTION_IN_16, SAI.READ_CAPACITY_16, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0x01, 0],
     F_MEDIUM,
     readCapacity16,
-    { serviceAction: SAI.READ_CAPACITY_16 },
+    { serviceAction: SAI.READ_CAPACITY_16, pr: 'allowed' },
   ),
-  command('READ(12)', [OP.READ_12, READ_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read12),
+  command('READ(12)', [OP.READ_12, READ_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read12, READ),
   command('WRITE(12)', [OP.WRITE_12, WRITE_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM | F_WRITE, write12, {
     dataOut: rw12Out,
   }),
@@ -492,6 +519,9 @@ export const SBC_COMMANDS: readonly CommandDescriptor[] = [
     writeAndVerify12,
     { dataOut: rw12Out },
   ),
-  command('VERIFY(12)', [OP.VERIFY_12, VERIFY_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify12, { dataOut: v12Out }),
-  command('READ DEFECT DATA(12)', [OP.READ_DEFECT_DATA_12, 0x1f, ...LBA4, 0xff, 0xff, 0xff, 0xff, 0, 0], F_MEDIUM, readDefectData12),
+  command('VERIFY(12)', [OP.VERIFY_12, VERIFY_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify12, {
+    dataOut: v12Out,
+    pr: 'read',
+  }),
+  command('READ DEFECT DATA(12)', [OP.READ_DEFECT_DATA_12, 0x1f, ...LBA4, 0xff, 0xff, 0xff, 0xff, 0, 0], F_MEDIUM, readDefectData12, READ),
 ];

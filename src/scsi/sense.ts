@@ -26,6 +26,8 @@ export interface SenseInit {
   information?: number;
   /** Sense-key specific field pointer (ILLEGAL REQUEST, SPC-4 §4.5, field pointer); sets SKSV. */
   fieldPointer?: FieldPointer;
+  /** COMMAND-SPECIFIC INFORMATION (e.g. the segment an EXTENDED COPY stopped at, SPC-4 §6.4.3). */
+  commandSpecific?: number;
   /** Deferred error (71h/73h) rather than current (70h/72h). */
   deferred?: boolean;
 }
@@ -78,6 +80,9 @@ export function buildFixedSense(s: SenseInit): Buffer {
   }
   buf[2] = s.key & 0x0f;
   buf[7] = FIXED_SENSE_LENGTH - 8;
+  if (s.commandSpecific !== undefined && s.commandSpecific >= 0 && s.commandSpecific <= 0xffffffff) {
+    buf.writeUInt32BE(s.commandSpecific, 8);
+  }
   buf[12] = s.asc;
   buf[13] = s.ascq;
   if (s.fieldPointer !== undefined) writeSks(buf, 15, s.fieldPointer);
@@ -88,7 +93,8 @@ export function buildFixedSense(s: SenseInit): Buffer {
 export function buildDescriptorSense(s: SenseInit): Buffer {
   const hasInfo = s.information !== undefined && s.information >= 0;
   const hasSks = s.fieldPointer !== undefined;
-  const len = 8 + (hasInfo ? 12 : 0) + (hasSks ? 8 : 0);
+  const hasCsi = s.commandSpecific !== undefined && s.commandSpecific >= 0;
+  const len = 8 + (hasInfo ? 12 : 0) + (hasCsi ? 12 : 0) + (hasSks ? 8 : 0);
   const buf = Buffer.alloc(len);
   buf[0] = s.deferred === true ? 0x73 : 0x72;
   buf[1] = s.key & 0x0f;
@@ -104,6 +110,15 @@ export function buildDescriptorSense(s: SenseInit): Buffer {
     buf[off + 2] = 0x80;
     buf.writeUInt32BE(Math.floor(info / 0x100000000), off + 4);
     buf.writeUInt32BE(info % 0x100000000, off + 8);
+    off += 12;
+  }
+  if (hasCsi) {
+    // Command-specific information descriptor, SPC-4 §4.5.2: type 01h, length 0Ah, 8-byte field.
+    const csi = s.commandSpecific as number;
+    buf[off] = 0x01;
+    buf[off + 1] = 0x0a;
+    buf.writeUInt32BE(Math.floor(csi / 0x100000000), off + 4);
+    buf.writeUInt32BE(csi % 0x100000000, off + 8);
     off += 12;
   }
   if (hasSks) {
@@ -215,7 +230,12 @@ export function parseSense(buf: Buffer): ParsedSense {
 export class CheckConditionError extends ScsiError {
   readonly information: number | undefined;
   readonly fieldPointer: FieldPointer | undefined;
-  constructor(key: number, ascAscq: number, opts?: { information?: number; fieldPointer?: FieldPointer; message?: string }) {
+  readonly commandSpecific: number | undefined;
+  constructor(
+    key: number,
+    ascAscq: number,
+    opts?: { information?: number; fieldPointer?: FieldPointer; commandSpecific?: number; message?: string },
+  ) {
     const asc = ascAscq >> 8;
     const ascq = ascAscq & 0xff;
     super(
@@ -233,6 +253,7 @@ export class CheckConditionError extends ScsiError {
     this.name = 'CheckConditionError';
     this.information = opts?.information;
     this.fieldPointer = opts?.fieldPointer;
+    this.commandSpecific = opts?.commandSpecific;
   }
 
   /** The sense data this error stands for. */
@@ -240,6 +261,7 @@ export class CheckConditionError extends ScsiError {
     const init: SenseInit = { key: this.senseKey ?? 0, asc: this.asc ?? 0, ascq: this.ascq ?? 0 };
     if (this.information !== undefined) init.information = this.information;
     if (this.fieldPointer !== undefined) init.fieldPointer = this.fieldPointer;
+    if (this.commandSpecific !== undefined) init.commandSpecific = this.commandSpecific;
     return buildSense(init, descriptor);
   }
 }

@@ -1,6 +1,6 @@
 // SPC-4 primary commands: TEST UNIT READY, REQUEST SENSE, INQUIRY, REPORT LUNS, MODE SENSE/SELECT,
-// REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS, and the SPC-2
-// reservations RESERVE(6)/RELEASE(6) (SPC-2 (RESERVE(6)), §7.19).
+// REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS. Reservations are in
+// reservations.ts, EXTENDED COPY in extended-copy.ts.
 
 import {
   command,
@@ -57,6 +57,7 @@ function inquiry(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
       qualifier: 0,
       deviceType: 0,
       removable: lu.removable,
+      thirdPartyCopy: lu.capabilities.thirdPartyCopy,
       vendor: id.vendor,
       product: id.product,
       revision: id.revision,
@@ -205,51 +206,40 @@ function reportSupportedTmfs(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
   return { status: STATUS.GOOD, data: truncate(data, alloc) };
 }
 
-/** RESERVE(6) (SPC-2 (RESERVE(6))): the whole LU for this I_T nexus; re-reserving is allowed. */
-function reserve6(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
-  const holder = lu.reservationHolder;
-  if (holder !== null && holder !== nexus.id) return { status: STATUS.RESERVATION_CONFLICT };
-  lu.reservationHolder = nexus.id;
-  return { status: STATUS.GOOD };
-}
-
-/** RELEASE(6) (SPC-2 (RELEASE(6))): releases this nexus's reservation; from anyone else it is a no-op. */
-function release6(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
-  if (lu.reservationHolder === nexus.id) lu.reservationHolder = null;
-  return { status: STATUS.GOOD };
-}
-
 const modeSelectLength6 = (cdb: Buffer): number => cdb[4]!;
 const modeSelectLength10 = (cdb: Buffer): number => cdb.readUInt16BE(7);
 
 /** The SPC command set of a direct-access logical unit. */
 export const SPC_COMMANDS: readonly CommandDescriptor[] = [
-  command('TEST UNIT READY', [OP.TEST_UNIT_READY, 0, 0, 0, 0, 0], F_MEDIUM, testUnitReady),
-  command('REQUEST SENSE', [OP.REQUEST_SENSE, 0x01, 0, 0, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, requestSense),
-  command('INQUIRY', [OP.INQUIRY, 0x01, 0xff, 0xff, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, inquiry),
+  // SPC-4 §5.13.1: TEST UNIT READY, REQUEST SENSE, INQUIRY and REPORT LUNS pass every persistent reservation.
+  command('TEST UNIT READY', [OP.TEST_UNIT_READY, 0, 0, 0, 0, 0], F_MEDIUM, testUnitReady, { pr: 'allowed' }),
+  command('REQUEST SENSE', [OP.REQUEST_SENSE, 0x01, 0, 0, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, requestSense, { pr: 'allowed' }),
+  command('INQUIRY', [OP.INQUIRY, 0x01, 0xff, 0xff, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, inquiry, { pr: 'allowed' }),
   command('MODE SELECT(6)', [OP.MODE_SELECT_6, 0x11, 0, 0, 0xff, 0], 0, (lu, cmd, n) => modeSelect(lu, cmd, n, false), {
     dataOut: modeSelectLength6,
   }),
-  command('RESERVE(6)', [OP.RESERVE_6, 0, 0, 0, 0, 0], 0, reserve6),
-  command('RELEASE(6)', [OP.RELEASE_6, 0, 0, 0, 0, 0], F_RESERVATION_EXEMPT, release6),
-  command('MODE SENSE(6)', [OP.MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, false)),
+  command('MODE SENSE(6)', [OP.MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, false), { pr: 'info' }),
   command('MODE SELECT(10)', [OP.MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0], 0, (lu, cmd, n) => modeSelect(lu, cmd, n, true), {
     dataOut: modeSelectLength10,
   }),
-  command('MODE SENSE(10)', [OP.MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, true)),
-  command('REPORT LUNS', [OP.REPORT_LUNS, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, reportLuns),
+  command('MODE SENSE(10)', [OP.MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, true), {
+    pr: 'info',
+  }),
+  command('REPORT LUNS', [OP.REPORT_LUNS, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, reportLuns, {
+    pr: 'allowed',
+  }),
   command(
     'REPORT SUPPORTED OPERATION CODES',
     [OP.MAINTENANCE_IN, MI.REPORT_SUPPORTED_OPERATION_CODES, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
     0,
     reportSupportedOpcodes,
-    { serviceAction: MI.REPORT_SUPPORTED_OPERATION_CODES },
+    { serviceAction: MI.REPORT_SUPPORTED_OPERATION_CODES, pr: 'info' },
   ),
   command(
     'REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS',
     [OP.MAINTENANCE_IN, MI.REPORT_SUPPORTED_TASK_MANAGEMENT_FUNCTIONS, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
     0,
     reportSupportedTmfs,
-    { serviceAction: MI.REPORT_SUPPORTED_TASK_MANAGEMENT_FUNCTIONS },
+    { serviceAction: MI.REPORT_SUPPORTED_TASK_MANAGEMENT_FUNCTIONS, pr: 'info' },
   ),
 ];

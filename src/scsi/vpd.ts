@@ -1,7 +1,9 @@
 // Vital product data pages (SPC-4 §7.8, SBC-3 §6.5): supported pages, unit serial number, device
-// identification, block limits, block device characteristics, logical block provisioning.
+// identification, third-party copy, block limits, block device characteristics, logical block
+// provisioning.
 
 import { PROTOCOL_ID_ISCSI } from './constants.js';
+import { thirdPartyCopyDescriptors } from './extended-copy.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { invalidFieldInCdb } from './sense.js';
 import type { ItNexus } from './types.js';
@@ -12,6 +14,8 @@ export const VPD_SUPPORTED_PAGES = 0x00;
 export const VPD_UNIT_SERIAL_NUMBER = 0x80;
 /** Device Identification (SPC-4, Device Identification VPD page). */
 export const VPD_DEVICE_IDENTIFICATION = 0x83;
+/** Third-party Copy (SPC-4 §7.8.17), when the LU has a copy manager. */
+export const VPD_THIRD_PARTY_COPY = 0x8f;
 /** Block Limits (SBC-3 §6.5, Block Limits VPD page). */
 export const VPD_BLOCK_LIMITS = 0xb0;
 /** Block Device Characteristics (SBC-3 §6.5, Block Device Characteristics VPD page). */
@@ -19,15 +23,18 @@ export const VPD_BLOCK_DEVICE_CHARACTERISTICS = 0xb1;
 /** Logical Block Provisioning (SBC-3 §6.5, Logical Block Provisioning VPD page). */
 export const VPD_LOGICAL_BLOCK_PROVISIONING = 0xb2;
 
-/** The pages this LU returns, in ascending order, as the Supported VPD Pages page requires (SPC-4 §7.8). */
-export const SUPPORTED_VPD_PAGES: readonly number[] = [
-  VPD_SUPPORTED_PAGES,
-  VPD_UNIT_SERIAL_NUMBER,
-  VPD_DEVICE_IDENTIFICATION,
-  VPD_BLOCK_LIMITS,
-  VPD_BLOCK_DEVICE_CHARACTERISTICS,
-  VPD_LOGICAL_BLOCK_PROVISIONING,
-];
+/** The pages an LU returns, in ascending order, as the Supported VPD Pages page requires (SPC-4 §7.8). */
+export function supportedVpdPages(lu: LogicalUnit): number[] {
+  return [
+    VPD_SUPPORTED_PAGES,
+    VPD_UNIT_SERIAL_NUMBER,
+    VPD_DEVICE_IDENTIFICATION,
+    ...(lu.capabilities.thirdPartyCopy ? [VPD_THIRD_PARTY_COPY] : []),
+    VPD_BLOCK_LIMITS,
+    VPD_BLOCK_DEVICE_CHARACTERISTICS,
+    VPD_LOGICAL_BLOCK_PROVISIONING,
+  ];
+}
 
 function page(code: number, body: Buffer, qualifierType = 0x00): Buffer {
   const b = Buffer.alloc(4 + body.length);
@@ -139,8 +146,14 @@ export function blockLimits(lu: LogicalUnit): Buffer {
     b.writeUInt32BE(0x80000000, 28); // UGAVALID, alignment 0
   }
   if (c.writeSame) {
+    // WSNZ 0: NUMBER OF LOGICAL BLOCKS 0 means to the end of the medium, within this limit.
     b.writeUInt32BE(0, 32);
     b.writeUInt32BE(l.maxWriteSameLength, 36);
+  }
+  if (c.writeAtomic) {
+    // SBC-4 Block Limits: MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT and ATOMIC TRANSFER LENGTH
+    // GRANULARITY 0 (no constraint); no atomic boundaries (both boundary fields 0).
+    b.writeUInt32BE(l.maxAtomicTransferLength, 40);
   }
   return page(VPD_BLOCK_LIMITS, b);
 }
@@ -161,6 +174,7 @@ export function logicalBlockProvisioning(lu: LogicalUnit): Buffer {
   if (c.writeSameUnmap16) flags |= 0x40; // LBPWS
   if (c.writeSameUnmap10) flags |= 0x20; // LBPWS10
   if (c.lbpme && c.lbprz) flags |= 0x04; // LBPRZ: unmapped blocks read back as zeros
+  if (c.lbpme && c.anchor) flags |= 0x02; // ANC_SUP: ANCHOR of UNMAP and WRITE SAME is supported
   b[1] = flags;
   // PROVISIONING TYPE: 2 thin when blocks can be deallocated, else 0 (fully provisioned/not reported).
   b[2] = c.lbpme ? 0x02 : 0x00;
@@ -171,7 +185,7 @@ export function logicalBlockProvisioning(lu: LogicalUnit): Buffer {
 export function vpdPage(lu: LogicalUnit, code: number, nexus: ItNexus): Buffer {
   switch (code) {
     case VPD_SUPPORTED_PAGES:
-      return page(VPD_SUPPORTED_PAGES, Buffer.from(SUPPORTED_VPD_PAGES));
+      return page(VPD_SUPPORTED_PAGES, Buffer.from(supportedVpdPages(lu)));
     case VPD_UNIT_SERIAL_NUMBER: {
       const b = Buffer.from(lu.identity.serial, 'latin1');
       const p = page(VPD_UNIT_SERIAL_NUMBER, b);
@@ -181,6 +195,9 @@ export function vpdPage(lu: LogicalUnit, code: number, nexus: ItNexus): Buffer {
     }
     case VPD_DEVICE_IDENTIFICATION:
       return deviceIdentification(lu, nexus);
+    case VPD_THIRD_PARTY_COPY:
+      if (!lu.capabilities.thirdPartyCopy) throw invalidFieldInCdb(2);
+      return page(VPD_THIRD_PARTY_COPY, thirdPartyCopyDescriptors(lu));
     case VPD_BLOCK_LIMITS:
       return blockLimits(lu);
     case VPD_BLOCK_DEVICE_CHARACTERISTICS:

@@ -109,6 +109,13 @@ describe('DelayBackend', () => {
     Object.defineProperty(inner, 'unmap', { value: undefined });
     expect(new DelayBackend(inner, 1).unmap).toBeUndefined();
   });
+  test('forwards the medium facts and provisioning status of the inner backend', async () => {
+    const inner = new MemoryBackend({ blocks: 8, removable: true, physicalBlockSize: 4096 });
+    const d = new DelayBackend(inner, 1);
+    expect([d.removable, d.physicalBlockSize]).toEqual([true, 4096]);
+    expect(await d.extentStatus!(0, 8)).toEqual({ mapped: false, blocks: 8 });
+    expect(d.sidecar).toBeUndefined();
+  });
   test('refuses a negative delay', () => {
     expect(() => new DelayBackend(new MemoryBackend({ blocks: 8 }), -1)).toThrow(RangeError);
   });

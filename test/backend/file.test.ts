@@ -118,6 +118,56 @@ describe('FileBackend', () => {
     expect((await stat(path)).size).toBe(16 * 512);
     await f.close();
   });
+  test('unmap of a hole leaves it a hole: chunks that already read as zeros are not written', async () => {
+    const path = join(dir, 'd');
+    const f = await FileBackend.open({ path, size: 64 << 20 });
+    await f.write(0, blocks(1, 1));
+    const before = (await stat(path)).blocks;
+    // 32 MiB of zeros written would allocate 65536 sectors; skipping the hole allocates none.
+    await f.unmap(1, (32 << 20) / 512 - 1);
+    expect((await stat(path)).blocks).toBe(before);
+    await f.close();
+  });
+  test('unmap zeroes a written chunk in the middle even when its neighbours are holes', async () => {
+    const path = join(dir, 'd');
+    const f = await FileBackend.open({ path, size: 8 << 20 });
+    await f.write(4096, blocks(2, 7));
+    await f.unmap(0, 8192);
+    const into = Buffer.alloc(2 * 512, 1);
+    await f.read(4096, 2, into);
+    expect(into).toEqual(blocks(2, 0));
+    await f.close();
+  });
+  test('reports the file system block size as its physical block size, unless told one', async () => {
+    const path = join(dir, 'd');
+    const f = await FileBackend.open({ path, size: 8192 });
+    const blksize = (await stat(path)).blksize;
+    expect(f.physicalBlockSize).toBe(blksize > 512 && blksize <= 65536 ? blksize : undefined);
+    await f.close();
+    const g = await FileBackend.open({ path, physicalBlockSize: 512 });
+    expect(g.physicalBlockSize).toBe(512);
+    await g.close();
+  });
+  test('carries the removable option', async () => {
+    const f = await FileBackend.open({ path: join(dir, 'd'), size: 8192, removable: true });
+    expect(f.removable).toBe(true);
+    await f.close();
+  });
+  test('keeps sidecar documents beside the file', async () => {
+    const path = join(dir, 'd');
+    const f = await FileBackend.open({ path, size: 8192 });
+    const store = f.sidecar('pr');
+    expect(store.location).toBe(`${path}.pr.json`);
+    expect(store.load()).toBeNull();
+    await store.save({ version: 1, a: [1, 2] });
+    expect(JSON.parse(await readFile(`${path}.pr.json`, 'utf8'))).toEqual({ version: 1, a: [1, 2] });
+    expect(f.sidecar('pr').load()).toEqual({ version: 1, a: [1, 2] });
+    await store.remove();
+    await store.remove();
+    expect(store.load()).toBeNull();
+    expect(() => f.sidecar('../x')).toThrow(RangeError);
+    await f.close();
+  });
   test('resize changes the file and the capacity', async () => {
     const path = join(dir, 'd');
     const f = await FileBackend.open({ path, size: 8 * 512 });

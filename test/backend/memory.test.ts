@@ -89,4 +89,18 @@ describe('MemoryBackend', () => {
     expect(() => new MemoryBackend({ blocks: 8, blockSize: 520 })).toThrow(RangeError);
     expect(() => new MemoryBackend({ blocks: 0 })).toThrow(RangeError);
   });
+  test('extentStatus reports runs of written and unwritten chunks from an LBA', async () => {
+    const m = new MemoryBackend({ blocks: 1024, chunkBytes: 4096 });
+    await m.write(8, Buffer.alloc(16 * 512, 1));
+    expect(await m.extentStatus(0, 1024)).toEqual({ mapped: false, blocks: 8 });
+    expect(await m.extentStatus(3, 1024)).toEqual({ mapped: false, blocks: 5 });
+    expect(await m.extentStatus(8, 1024)).toEqual({ mapped: true, blocks: 16 });
+    expect(await m.extentStatus(9, 4)).toEqual({ mapped: true, blocks: 4 });
+    expect(await m.extentStatus(24, 1024)).toEqual({ mapped: false, blocks: 1000 });
+  });
+  test('carries the removable and physical block size options', () => {
+    const m = new MemoryBackend({ blocks: 8, removable: true, physicalBlockSize: 4096 });
+    expect([m.removable, m.physicalBlockSize]).toEqual([true, 4096]);
+  });
 });
+

@@ -33,6 +33,12 @@ describe('parseLunSpec', () => {
       spec: '/tmp/a.img,size=1G,ro,bs=4096,delay=5',
     });
   });
+  test('removable and pbs', () => {
+    expect(parseLunSpec('/tmp/a.img,removable,pbs=4096')).toMatchObject({ removable: true, physicalBlockSize: 4096, blockSize: 512 });
+    expect(parseLunSpec('mem:1M,bs=4096,pbs=16K')).toMatchObject({ physicalBlockSize: 16384 });
+    expect(() => parseLunSpec('/tmp/a.img,removable=1')).toThrow(LunSpecError);
+    for (const bad of ['pbs=1536', 'pbs=256', 'pbs=x', 'pbs']) expect(() => parseLunSpec(`/tmp/a.img,${bad}`)).toThrow(LunSpecError);
+  });
   test('parses a memory LUN', () => {
     expect(parseLunSpec('mem:64M,bs=512')).toMatchObject({ kind: 'memory', size: 64 * 2 ** 20, blockSize: 512, readOnly: false });
   });
@@ -82,6 +88,14 @@ describe('openBackend', () => {
     const b = await openBackend('mem:1M,bs=4096,ro');
     expect(b).toBeInstanceOf(MemoryBackend);
     expect([b.blocks, b.blockSize, b.readOnly]).toEqual([256, 4096, true]);
+  });
+  test('passes removable and pbs to the backend', async () => {
+    const m = await openBackend('mem:1M,removable,pbs=4096');
+    expect([m.removable, m.physicalBlockSize]).toEqual([true, 4096]);
+    const path = join(dir, 'r.img');
+    const f = await openBackend(`${path},size=1M,removable,pbs=512`);
+    expect([f.removable, f.physicalBlockSize]).toEqual([true, 512]);
+    await f.close();
   });
   test('creates a missing file when a size is given', async () => {
     const path = join(dir, 'new.img');

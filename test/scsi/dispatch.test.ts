@@ -21,7 +21,7 @@ describe('dispatch', () => {
   });
   test('unimplemented SBC commands are INVALID COMMAND OPERATION CODE', async () => {
     const f = makeLu();
-    for (const op of [OP.COMPARE_AND_WRITE, OP.WRITE_SAME_16, OP.UNMAP, OP.PERSISTENT_RESERVE_IN]) {
+    for (const op of [OP.FORMAT_UNIT, OP.WRITE_BUFFER, OP.LOG_SENSE, 0x48 /* SANITIZE */]) {
       expectSense(await f.run(Buffer.from([op, ...Buffer.alloc(15)])), IR, ASC.INVALID_COMMAND_OPERATION_CODE);
     }
   });
@@ -109,8 +109,8 @@ describe('REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35)', () => {
   });
   test('an unsupported command reports SUPPORT 001b', async () => {
     const f = makeLu();
-    expect(parseSupportedOpcodesOne((await f.run(cdbReportSupportedOpcodes({ options: 1, opcode: 0x89 }))).data as Buffer).support).toBe(1);
-    expect(parseSupportedOpcodesOne((await f.run(cdbReportSupportedOpcodes({ options: 2, opcode: 0x9e, serviceAction: 0x12 }))).data as Buffer).support).toBe(1);
+    expect(parseSupportedOpcodesOne((await f.run(cdbReportSupportedOpcodes({ options: 1, opcode: OP.FORMAT_UNIT }))).data as Buffer).support).toBe(1);
+    expect(parseSupportedOpcodesOne((await f.run(cdbReportSupportedOpcodes({ options: 2, opcode: 0x9e, serviceAction: 0x11 }))).data as Buffer).support).toBe(1);
   });
   test('an invalid reporting option is INVALID FIELD IN CDB', async () => {
     expectSense(await makeLu().run(cdbReportSupportedOpcodes({ options: 4 })), IR, ASC.INVALID_FIELD_IN_CDB, { cd: true, field: 2, bit: 2 });

@@ -11,8 +11,10 @@ import {
   parseVpdSerialNumber,
   parseVpdSupportedPages,
 } from '../../src/scsi/cdb.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
 import { deriveNaa, parseNaa } from '../../src/scsi/inquiry.js';
-import { TARGET, expectSense, makeLu, nexus } from './helpers.js';
+import { LogicalUnit } from '../../src/scsi/logical-unit.js';
+import { TARGET, cmd, expectSense, makeLu, nexus } from './helpers.js';
 
 const vpd = (page: number, alloc = 255) => cdbInquiry({ evpd: true, page, alloc });
 
@@ -52,6 +54,12 @@ describe('standard INQUIRY data (SPC-4 §6.6.2)', () => {
     const b = (await f.run(cdbInquiry({ alloc: 512 }))).data;
     expect(b).toEqual(a);
   });
+  test('sets RMB for a backend whose medium is removable (the LU option overrides it)', async () => {
+    const removable = new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 8, removable: true }) });
+    expect(parseInquiry((await removable.execute(cmd(cdbInquiry()))).data as Buffer).rmb).toBe(true);
+    const fixed = new LogicalUnit({ lun: 0, removable: false, backend: new MemoryBackend({ blocks: 8, removable: true }) });
+    expect(fixed.removable).toBe(false);
+  });
   test('sets RMB for a removable LU', async () => {
     const inq = parseInquiry((await makeLu({ removable: true }).run(cdbInquiry())).data as Buffer);
     expect(inq.rmb).toBe(true);
@@ -69,7 +77,7 @@ describe('VPD pages', () => {
   test('supported pages are listed in ascending order and each can be read', async () => {
     const f = makeLu();
     const pages = parseVpdSupportedPages((await f.run(vpd(0))).data as Buffer);
-    expect(pages).toEqual([0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
+    expect(pages).toEqual([0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2]);
     for (const p of pages) expect((await f.run(vpd(p))).status).toBe(0);
   });
   test('an unsupported page is INVALID FIELD IN CDB at byte 2', async () => {
@@ -126,7 +134,7 @@ describe('VPD pages', () => {
     expect(() => parseNaa('12')).toThrow(RangeError);
     expect(() => parseNaa('5'.repeat(32))).toThrow(RangeError);
   });
-  test('block limits report the transfer limits and nothing for unimplemented commands', async () => {
+  test('block limits report the transfer limits and those of every implemented command', async () => {
     const f = makeLu({ limits: { maxTransferLength: 128, optimalTransferLength: 16 } });
     const data = (await f.run(vpd(0xb0))).data as Buffer;
     expect(data.readUInt16BE(2)).toBe(0x3c);
@@ -135,19 +143,34 @@ describe('VPD pages', () => {
       maxTransferLength: 128,
       optimalTransferLength: 16,
       optimalTransferLengthGranularity: 1,
-      maxCompareAndWriteLength: 0,
-      maxUnmapLbaCount: 0,
-      maxUnmapBlockDescriptorCount: 0,
-      maxWriteSameLength: 0,
-      maxAtomicTransferLength: 0,
+      maxCompareAndWriteLength: 1,
+      maxUnmapLbaCount: f.lu.limits.maxUnmapLbaCount,
+      maxUnmapBlockDescriptorCount: f.lu.limits.maxUnmapBlockDescriptorCount,
+      maxWriteSameLength: f.lu.limits.maxWriteSameLength,
+      maxAtomicTransferLength: 128,
     });
+  });
+  test('block limits report no unmap limits when the backend cannot deallocate', async () => {
+    const backend = new MemoryBackend({ blocks: 64 });
+    Object.defineProperty(backend, 'unmap', { value: undefined });
+    const lu = new LogicalUnit({ lun: 0, backend });
+    const data = (await lu.execute(cmd(vpd(0xb0)))).data as Buffer;
+    expect(parseVpdBlockLimits(data)).toMatchObject({ maxUnmapLbaCount: 0, maxUnmapBlockDescriptorCount: 0 });
   });
   test('block device characteristics report a non-rotating medium', async () => {
     const data = (await makeLu().run(vpd(0xb1))).data as Buffer;
     expect(parseVpdBlockDeviceCharacteristics(data).mediumRotationRate).toBe(1);
   });
-  test('logical block provisioning reports no provisioning commands the LU lacks', async () => {
+  test('logical block provisioning reports thin provisioning over a deallocating backend', async () => {
     const data = (await makeLu().run(vpd(0xb2))).data as Buffer;
+    expect(parseVpdLogicalBlockProvisioning(data)).toMatchObject({ lbpu: true, lbpws: true, lbpws10: true, lbprz: 1, provisioningType: 2 });
+    expect(data[5]! & 0x02).toBe(0x02); // ANC_SUP
+  });
+  test('logical block provisioning reports nothing the backend cannot do', async () => {
+    const backend = new MemoryBackend({ blocks: 64 });
+    Object.defineProperty(backend, 'unmap', { value: undefined });
+    const lu = new LogicalUnit({ lun: 0, backend });
+    const data = (await lu.execute(cmd(vpd(0xb2)))).data as Buffer;
     expect(parseVpdLogicalBlockProvisioning(data)).toMatchObject({ lbpu: false, lbpws: false, lbpws10: false, lbprz: 0, provisioningType: 0 });
   });
   test('VPD data is truncated to the allocation length', async () => {

@@ -69,3 +69,62 @@ describe('RangeLock', () => {
     expect(l.held).toBe(0);
   });
 });
+
+describe('RangeLock shared and exclusive modes', () => {
+  test('shared locks on the same blocks are granted together', () => {
+    const l = new RangeLock();
+    expect(l.tryAcquireShared(0, 10)).not.toBeNull();
+    expect(l.tryAcquireShared(5, 10)).not.toBeNull();
+    expect(l.held).toBe(2);
+  });
+  test('an exclusive lock waits for the shared holders of its blocks, and holds back new shared ones', async () => {
+    const l = new RangeLock();
+    const s1 = l.tryAcquireShared(0, 4)!;
+    expect(l.tryAcquire(2, 1)).toBeNull();
+    const order: string[] = [];
+    const ex = l.acquire(2, 1).then((r) => {
+      order.push('exclusive');
+      return r;
+    });
+    // Overlapping the queued exclusive request: a shared request queues behind it (no starvation).
+    expect(l.tryAcquireShared(2, 1)).toBeNull();
+    const s2 = l.acquireShared(0, 8).then((r) => {
+      order.push('shared');
+      return r;
+    });
+    // Disjoint from it: granted at once.
+    expect(l.tryAcquireShared(10, 1)).not.toBeNull();
+    s1();
+    (await ex)();
+    (await s2)();
+    expect(order).toEqual(['exclusive', 'shared']);
+  });
+  test('a shared lock waits for an exclusive holder of its blocks', async () => {
+    const l = new RangeLock();
+    const ex = l.tryAcquire(0, 4)!;
+    expect(l.tryAcquireShared(3, 1)).toBeNull();
+    let granted = false;
+    const p = l.acquireShared(3, 1).then((r) => {
+      granted = true;
+      return r;
+    });
+    await Promise.resolve();
+    expect(granted).toBe(false);
+    ex();
+    (await p)();
+    expect(l.held).toBe(0);
+  });
+  test('an aborted exclusive wait lets the shared requests behind it through', async () => {
+    const l = new RangeLock();
+    const s1 = l.tryAcquireShared(0, 4)!;
+    const ac = new AbortController();
+    const ex = l.acquire(0, 4, ac.signal);
+    const s2 = l.acquireShared(1, 1);
+    ac.abort();
+    await expect(ex).rejects.toMatchObject({ name: 'AbortError' });
+    (await s2)();
+    s1();
+    // With no exclusive request left, shared locks take the fast path again.
+    expect(l.tryAcquireShared(0, 100)).not.toBeNull();
+  });
+});
