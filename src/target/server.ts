@@ -119,7 +119,8 @@ export class TargetServer {
     if (this.#targets.has(node.name)) throw new RangeError(`target ${node.name} is defined twice`);
     this.#targets.set(node.name, node);
     node.dropAll = (reason) => {
-      for (const [s, c] of this.#connOf) if (s.targetName === node.name) void c.close(reason);
+      // Linger, so the TMF response queued just before reaches the initiator.
+      for (const [s, c] of this.#connOf) if (s.targetName === node.name) void c.close(reason, { linger: true });
     };
   }
 

@@ -74,6 +74,8 @@ export class TargetNode {
       ...(opts.onTaskManagement !== undefined && { onTaskManagement: opts.onTaskManagement }),
     };
     this.tmf = new TaskManager(scope);
+    // PREEMPT AND ABORT (persistent reservations) aborts other nexuses' tasks through the transport.
+    this.device.setTaskAborter((lun, nexusIds) => this.tmf.abortNexusTasks(lun, nexusIds));
   }
 
   /** Whether this InitiatorName may log in (and see the target in discovery). */

@@ -134,6 +134,21 @@ export class TaskManager {
     }
   }
 
+  /**
+   * Aborts the tasks of some I_T nexuses on one LUN, as ABORT TASK SET does for each (the SCSI layer's
+   * PREEMPT AND ABORT, SPC-4 §5.9.11.4): signals, notice to the LU, wait. The nexus that issued the
+   * PREEMPT AND ABORT is not among them.
+   */
+  async abortNexusTasks(lun: number, nexusIds: readonly string[]): Promise<void> {
+    const ids = new Set(nexusIds);
+    const victims: [FullFeatureConnection, TargetTask[]][] = [];
+    for (const c of this.#scope.connections()) {
+      if (c.session.nexus !== undefined && ids.has(c.session.nexus.id)) victims.push([c, this.#ofLun(c, lun)]);
+    }
+    if (victims.length === 0) return;
+    await this.#abort('abort-task-set', lun, victims[0]![0].session, victims);
+  }
+
   #ofLun(conn: FullFeatureConnection, lun: number): TargetTask[] {
     return [...conn.tasks.values()].filter((t) => t.lun === lun && t.state !== 'done');
   }
