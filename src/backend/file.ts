@@ -8,7 +8,7 @@
 // stays a hole. Unmapped blocks always read back as zeros (LBPRZ). Which blocks are allocated cannot
 // be learnt, so there is no `extentStatus`: GET LBA STATUS reports "mapped or unknown".
 
-import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fs, read as fsRead, readSync, write as fsWrite, writeSync, type Stats } from 'node:fs';
 import { AbortError } from '../errors.js';
 import { BackendError } from './errors.js';
 import { JsonSidecar } from './sidecar.js';
@@ -31,6 +31,37 @@ export interface FileBackendOptions {
   removable?: boolean;
   /** Physical block size to report instead of the file system's block size (stat `blksize`). */
   physicalBlockSize?: number;
+  /** How reads and writes reach the file; see {@link FileIoMode}. Default 'auto'. */
+  io?: FileIoMode;
+}
+
+/**
+ * How positional reads and writes are issued.
+ * - 'async': on libuv's thread pool (fs.read/fs.write); never blocks the event loop, but each I/O
+ *   pays a hand-off to a pool thread and back (measured here: the pool caps a 4 KiB random-read load
+ *   near 40K IOPS, where the iSCSI path alone does 100K).
+ * - 'sync': pread/pwrite on the event loop thread; a page-cache hit costs a few microseconds, a miss
+ *   blocks the loop for as long as the disk takes.
+ * - 'auto': synchronous while every I/O stays fast, and back on the pool for a while as soon as one
+ *   is slow (a cache miss, dirty-page throttling), then synchronous again. This is the trade SPDK and
+ *   io_uring's RWF_NOWAIT make: serve what is cached without a hand-off, never wait on a disk inline.
+ * FUA and flushes (fdatasync) always go to the pool.
+ */
+export type FileIoMode = 'auto' | 'sync' | 'async';
+
+/** An inline I/O slower than this counts as a miss: 'auto' goes back to the pool. */
+const SLOW_INLINE_NS = 1_000_000n;
+/** How long 'auto' stays on the pool after a slow inline I/O. */
+const POOL_COOLDOWN_MS = 2000;
+/** Larger transfers go to the pool in 'auto': copying them would hold the event loop too long. */
+const INLINE_MAX_BYTES = 1 << 20;
+
+function readAt(fd: number, into: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fsRead(fd, into, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function writeAt(fd: number, data: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fsWrite(fd, data, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 const ZERO_CHUNK = 1 << 20;
@@ -84,6 +115,8 @@ export class FileBackend implements BlockBackend {
   readonly physicalBlockSize: number | undefined;
   #blocks: number;
   readonly #fh: fs.FileHandle;
+  readonly #io: FileIoMode;
+  #poolUntil = 0;
   /** Whether the file ends exactly at the capacity: then an unmap reaching the end can punch it. */
   #fileEndsAtCapacity: boolean;
   #closed = false;
@@ -94,11 +127,12 @@ export class FileBackend implements BlockBackend {
     fh: fs.FileHandle,
     blockSize: number,
     blocks: number,
-    flags: { readOnly: boolean; removable: boolean; physicalBlockSize: number | undefined },
+    flags: { readOnly: boolean; removable: boolean; physicalBlockSize: number | undefined; io: FileIoMode },
     endsAtCapacity: boolean,
   ) {
     this.path = path;
     this.#fh = fh;
+    this.#io = flags.io;
     this.blockSize = blockSize;
     this.#blocks = blocks;
     this.readOnly = flags.readOnly;
@@ -133,7 +167,7 @@ export class FileBackend implements BlockBackend {
         await fh.close();
         throw e;
       }
-      const flags = { readOnly: false, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(created, bs) };
+      const flags = { readOnly: false, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(created, bs), io: opts.io ?? 'auto' };
       return new FileBackend(opts.path, fh, bs, opts.size / bs, flags, true);
     }
     const isDevice = st.isBlockDevice();
@@ -157,7 +191,7 @@ export class FileBackend implements BlockBackend {
       }
       fileSize = size;
     }
-    const flags = { readOnly, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(st, bs) };
+    const flags = { readOnly, removable: opts.removable === true, physicalBlockSize: opts.physicalBlockSize ?? physicalFrom(st, bs), io: opts.io ?? 'auto' };
     return new FileBackend(opts.path, fh, bs, size / bs, flags, !isDevice && fileSize === size);
   }
 
@@ -177,14 +211,49 @@ export class FileBackend implements BlockBackend {
     if (this.readOnly) throw new BackendError('ERR_BACKEND_READ_ONLY', `${this.path} is open read-only`);
   }
 
+  /** Whether this I/O of `len` bytes goes inline (see {@link FileIoMode}). */
+  #inline(len: number): boolean {
+    if (this.#io === 'sync') return true;
+    if (this.#io === 'async' || len > INLINE_MAX_BYTES) return false;
+    return Date.now() >= this.#poolUntil;
+  }
+
+  #timed(t0: bigint): void {
+    if (this.#io === 'auto' && process.hrtime.bigint() - t0 > SLOW_INLINE_NS) {
+      this.#poolUntil = Date.now() + POOL_COOLDOWN_MS;
+      this.slowInline++;
+    }
+  }
+
+  /** I/Os done inline, on the pool, and inline ones that were slow (each sends 'auto' to the pool). */
+  inlineIo = 0;
+  poolIo = 0;
+  slowInline = 0;
+
   async read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
     this.#check(lba, count, signal);
     const len = count * this.blockSize;
     if (into.length < len) throw new BackendError('ERR_BACKEND_RANGE', `read buffer of ${into.length} bytes is shorter than ${len}`);
     let off = 0;
     const pos = lba * this.blockSize;
+    const fd = this.#fh.fd;
+    if (this.#inline(len)) {
+      this.inlineIo++;
+      const t0 = process.hrtime.bigint();
+      while (off < len) {
+        const n = readSync(fd, into, off, len - off, pos + off);
+        if (n === 0) {
+          into.fill(0, off, len);
+          break;
+        }
+        off += n;
+      }
+      this.#timed(t0);
+      return;
+    }
+    this.poolIo++;
     while (off < len) {
-      const { bytesRead } = await this.#fh.read(into, off, len - off, pos + off);
+      const bytesRead = await readAt(fd, into, off, len - off, pos + off);
       if (bytesRead === 0) {
         // Past the end of a shorter (read-only) file: the missing blocks read as zeros.
         into.fill(0, off, len);
@@ -202,9 +271,15 @@ export class FileBackend implements BlockBackend {
     this.#checkWritable();
     const pos = lba * this.blockSize;
     let off = 0;
-    while (off < data.length) {
-      const { bytesWritten } = await this.#fh.write(data, off, data.length - off, pos + off);
-      off += bytesWritten;
+    const fd = this.#fh.fd;
+    if (this.#inline(data.length)) {
+      this.inlineIo++;
+      const t0 = process.hrtime.bigint();
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off, pos + off);
+      this.#timed(t0);
+    } else {
+      this.poolIo++;
+      while (off < data.length) off += await writeAt(fd, data, off, data.length - off, pos + off);
     }
     // FUA (SBC-3 WRITE(10)): the data must be on the medium before the write completes.
     if (opts?.fua === true) await this.#fh.datasync();

@@ -27,6 +27,8 @@ export interface LunSpec {
   physicalBlockSize?: number;
   /** Milliseconds added to every I/O. */
   delay?: number;
+  /** How a file LUN issues its I/O (see FileIoMode); default 'auto'. */
+  io?: 'auto' | 'sync' | 'async';
   /** The text it was parsed from. */
   spec: string;
 }
@@ -97,13 +99,18 @@ export function parseLunSpec(spec: string): LunSpec {
         out.physicalBlockSize = parseSize(value);
         break;
       }
+      case 'io':
+        if (out.kind === 'memory') throw new LunSpecError(spec, 'syntax', 'io= applies to file LUNs only');
+        if (value !== 'auto' && value !== 'sync' && value !== 'async') throw new LunSpecError(spec, 'syntax', `io must be auto, sync or async, not "${value ?? ''}"`);
+        out.io = value;
+        break;
       case 'delay': {
         if (value === undefined || !/^\d+$/.test(value)) throw new LunSpecError(spec, 'bad-delay', `delay must be whole milliseconds, not "${value ?? ''}"`);
         out.delay = Number(value);
         break;
       }
       default:
-        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, removable, bs, pbs, delay)`);
+        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, removable, bs, pbs, io, delay)`);
     }
   }
   const pbs = out.physicalBlockSize;
@@ -154,6 +161,7 @@ export async function openBackend(spec: string | LunSpec, opts: OpenBackendOptio
       };
       if (s.size !== undefined) fo.size = s.size;
       if (s.physicalBlockSize !== undefined) fo.physicalBlockSize = s.physicalBlockSize;
+      if (s.io !== undefined) fo.io = s.io;
       backend = await FileBackend.open(fo);
     } catch (e) {
       if (e instanceof BackendError) {

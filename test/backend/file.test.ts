@@ -195,3 +195,22 @@ describe('FileBackend', () => {
     await expect(f.read(0, 1, Buffer.alloc(512))).rejects.toMatchObject({ code: 'ERR_BACKEND_CLOSED' });
   });
 });
+
+describe('file backend I/O modes', () => {
+  for (const io of ['auto', 'sync', 'async'] as const) {
+    test(`reads back what it wrote with io=${io}`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tsiscsi-io-'));
+      const b = await FileBackend.open({ path: join(dir, 'x.img'), size: 1 << 20, io });
+      const data = Buffer.alloc(8192);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+      await b.write(10, data);
+      const back = Buffer.alloc(8192);
+      await b.read(10, 16, back);
+      expect(back.equals(data)).toBe(true);
+      if (io === 'sync') expect(b.poolIo).toBe(0);
+      if (io === 'async') expect(b.inlineIo).toBe(0);
+      await b.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+  }
+});
