@@ -40,7 +40,8 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       .option('lun', {
         type: 'string',
         array: true,
-        describe: 'LUN spec, repeatable (the n-th is LUN n-1): PATH[,size=1G][,ro][,bs=512|4096][,delay=MS] or mem:SIZE',
+        describe:
+          'LUN spec, repeatable (the n-th is LUN n-1): PATH[,size=1G][,ro][,bs=512|4096][,pbs=4K][,removable][,io=auto|sync|async][,delay=MS] or mem:SIZE[,...]',
       })
       .option('chap', { type: 'string', describe: 'require CHAP: USER:SECRET (SECRET as @FILE or env:NAME keeps it out of ps)' })
       .option('mutual-chap', { type: 'string', describe: "the target's own USER:SECRET for mutual CHAP" })
