@@ -21,8 +21,16 @@ function isAbort(e: unknown): boolean {
 /** A backend failure as sense data: MEDIUM ERROR for the medium (SPC-4 Table D.1). */
 export function mediumError(e: unknown, what: 'read' | 'write'): unknown {
   if (isAbort(e) || e instanceof CheckConditionError) return e;
-  if (e instanceof Error && (e as { code?: string }).code === 'ERR_BACKEND_READ_ONLY') {
+  const code = e instanceof Error ? (e as { code?: string }).code : undefined;
+  if (code === 'ERR_BACKEND_READ_ONLY') {
     return new CheckConditionError(SENSE_KEY.DATA_PROTECT, ASC.WRITE_PROTECTED);
+  }
+  // The file system is full: SBC-3 reports a thin-provisioned LU that cannot allocate as DATA PROTECT,
+  // SPACE ALLOCATION FAILED WRITE PROTECT (27h/07h), which initiators know not to retry blindly.
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new CheckConditionError(SENSE_KEY.DATA_PROTECT, ASC.SPACE_ALLOCATION_FAILED_WRITE_PROTECT, {
+      message: `backend ${what} failed: no space left (${code})`,
+    });
   }
   return new CheckConditionError(SENSE_KEY.MEDIUM_ERROR, what === 'read' ? ASC.UNRECOVERED_READ_ERROR : ASC.WRITE_ERROR, {
     message: `backend ${what} failed: ${e instanceof Error ? e.message : String(e)}`,

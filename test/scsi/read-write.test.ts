@@ -150,8 +150,13 @@ describe('WRITE', () => {
   });
   test('a backend write failure is MEDIUM ERROR, WRITE ERROR', async () => {
     const f = makeLu();
-    vi.spyOn(f.backend, 'write').mockRejectedValue(new Error('ENOSPC'));
+    vi.spyOn(f.backend, 'write').mockRejectedValue(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
     expectSense(await f.run(cdbWrite10(0, 1), { dataOut: pattern(1, 1) }), SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+  });
+  test('a full file system is DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT', async () => {
+    const f = makeLu();
+    vi.spyOn(f.backend, 'write').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    expectSense(await f.run(cdbWrite10(0, 1), { dataOut: pattern(1, 1) }), SENSE_KEY.DATA_PROTECT, ASC.SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
   });
 });
 
