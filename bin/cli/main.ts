@@ -3,6 +3,13 @@
 import yargs from 'yargs';
 import { dumpCommand } from './dump.js';
 import { targetCommand } from './target.js';
+import { discoverCommand } from './discover.js';
+import { lsCommand } from './ls.js';
+import { inquiryCommand } from './inquiry.js';
+import { readcapCommand } from './readcap.js';
+import { readCommand } from './read.js';
+import { writeCommand } from './write.js';
+import { benchCommand } from './bench.js';
 import { adminCommand } from './admin.js';
 
 /** Runs the CLI with the given arguments (without `node` and the script path). */
@@ -13,6 +20,13 @@ export async function run(argv: string[]): Promise<void> {
     .command(targetCommand)
     .command(adminCommand)
     .command(dumpCommand)
+    .command(discoverCommand)
+    .command(lsCommand)
+    .command(inquiryCommand)
+    .command(readcapCommand)
+    .command(readCommand)
+    .command(writeCommand)
+    .command(benchCommand)
     .demandCommand(1, 'Name a command; see --help.')
     .strict()
     .recommendCommands()

@@ -1,0 +1,75 @@
+// Errors only the initiator raises. The shared ones (ScsiError, TimeoutError, AbortError, ConnectionError,
+// LoginError, IscsiProtocolError) live in src/errors.ts; these add what a command's caller must tell apart.
+
+import { TsiscsiError } from '../errors.js';
+import { REJECT_REASON_NAMES, TMF_FUNCTION_NAMES, TMF_RESPONSE_NAMES } from '../pdu/constants.js';
+
+/** The target answered a command with iSCSI Response "Target Failure" (RFC 7143 §11.4.3): no SCSI status. */
+export class TargetFailureError extends TsiscsiError {
+  readonly response: number;
+  constructor(response: number) {
+    super('ERR_TARGET_FAILURE', `the target answered iSCSI response 0x${response.toString(16).padStart(2, '0')} (target failure, RFC 7143 §11.4.3): the command did not complete`);
+    this.name = 'TargetFailureError';
+    this.response = response;
+  }
+}
+
+/** The target refused a PDU with a Reject (RFC 7143 §11.17): the command it carried is ended. */
+export class CommandRejectedError extends TsiscsiError {
+  readonly reason: number;
+  readonly reasonName: string;
+  constructor(reason: number) {
+    const name = REJECT_REASON_NAMES[reason] ?? `reason 0x${reason.toString(16)}`;
+    super('ERR_REJECTED', `the target rejected the command: ${name} (RFC 7143 §11.17.1)`);
+    this.name = 'CommandRejectedError';
+    this.reason = reason;
+    this.reasonName = name;
+  }
+}
+
+/** A task management function was answered with something other than "Function complete" (RFC 7143 §11.6.1). */
+export class TaskManagementError extends TsiscsiError {
+  readonly function: number;
+  readonly response: number;
+  constructor(fn: number, response: number) {
+    super(
+      'ERR_TMF',
+      `${TMF_FUNCTION_NAMES[fn] ?? `TMF ${fn}`} answered "${TMF_RESPONSE_NAMES[response] ?? `response ${response}`}" (RFC 7143 §11.6.1)`,
+    );
+    this.name = 'TaskManagementError';
+    this.function = fn;
+    this.response = response;
+  }
+}
+
+/**
+ * A READ or WRITE moved fewer (underflow) or would have moved more (overflow) bytes than asked
+ * (RFC 7143 §11.4.5.1 residuals). `data` holds what was read.
+ */
+export class ResidualError extends TsiscsiError {
+  readonly overflow: boolean;
+  readonly underflow: boolean;
+  readonly residualCount: number;
+  readonly data: Buffer;
+  constructor(init: { overflow: boolean; underflow: boolean; residualCount: number; data: Buffer; expected: number }) {
+    super(
+      init.underflow ? 'ERR_RESIDUAL_UNDERFLOW' : 'ERR_RESIDUAL_OVERFLOW',
+      init.underflow
+        ? `the target transferred ${init.expected - init.residualCount} of ${init.expected} bytes (residual underflow ${init.residualCount}, RFC 7143 §11.4.5.1)`
+        : `the target had ${init.residualCount} bytes more than the ${init.expected} asked (residual overflow, RFC 7143 §11.4.5.1)`,
+    );
+    this.name = 'ResidualError';
+    this.overflow = init.overflow;
+    this.underflow = init.underflow;
+    this.residualCount = init.residualCount;
+    this.data = init.data;
+  }
+}
+
+/** A malformed iSCSI URL (libiscsi's form: iscsi://[user[%secret]@]host[:port]/target-iqn/lun). */
+export class UrlError extends TsiscsiError {
+  constructor(message: string) {
+    super('ERR_URL', message);
+    this.name = 'UrlError';
+  }
+}

@@ -1,0 +1,28 @@
+// The initiator's public surface: Session (connect, read, write, inquiry, readCapacity, execute, close),
+// discover(), the bench engine, URL parsing, and the socket-free session state for those who drive it.
+
+export {
+  Session,
+  defaultInitiatorName,
+  randomIsid,
+  type Capacity,
+  type ChapOptions,
+  type CommandOptions,
+  type ExecuteOptions,
+  type ReadOptions,
+  type SessionOptions,
+  type SessionStats,
+  type WriteOptions,
+} from './session.js';
+export { discover, type DiscoverOptions, type DiscoveredTarget } from './discover.js';
+export { parseIscsiUrl, formatIscsiUrl, redact as redactIscsiUrl, type IscsiUrl, type DigestPreference } from './url.js';
+export { CommandRejectedError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
+export { runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';
+export type { CommandResult } from './session/data-in.js';
+export type { SessionEvent, SessionEventType, EventIterator } from './session/events.js';
+export type { LockMode, LockStats } from './session/locks.js';
+export { InitiatorCore, type CoreLink, type CoreOptions, type CommandRequest, type LinkState, type CoreStats } from './session/core.js';
+export { LoginExchange, loginStatusError, type LoginExchangeOptions, type LoginOutcome, type LoginStep } from './session/login.js';
+export { TextExchange, parseSendTargets, parseTargetAddress } from './session/text.js';
+export { ReconnectPolicy, type ReconnectOptions } from './session/recovery.js';
+export { Transport } from './transport.js';

@@ -1,0 +1,103 @@
+// Task management requests the initiator has outstanding (RFC 7143 §11.5, §11.6): ABORT TASK for a
+// command its caller gave up on, LOGICAL UNIT RESET when an abort goes unanswered. Each has a deadline;
+// the core escalates what expires (ABORT TASK → LUN RESET → connection recovery).
+
+import { Opcode, RESERVED_TAG, TmfFunction } from '../../pdu/constants.js';
+import type { TaskManagementRequestPdu } from '../../pdu/types.js';
+
+/** One outstanding TMF. */
+export interface TmfEntry {
+  itt: number;
+  function: number;
+  lun: bigint;
+  /** For ABORT TASK: the ITT of the task to abort. */
+  referencedTaskTag: number;
+  deadline: number;
+  /** Resolves an awaited TMF (user-requested resets); null for internal ones. */
+  done: ((response: number | Error) => void) | null;
+}
+
+/** Tags for non-command PDUs: the upper half of the ITT space, never 0xffffffff (RFC 7143 §11.2.1.8). */
+export class TagSource {
+  #next = 0;
+  next(): number {
+    this.#next = (this.#next + 1) & 0x7ffffffe;
+    return (0x80000000 | this.#next) >>> 0;
+  }
+}
+
+/** The TMF requests in flight, by ITT, with their deadlines. */
+export class TmfTracker {
+  readonly #pending = new Map<number, TmfEntry>();
+  readonly #tags: TagSource;
+
+  constructor(tags: TagSource) {
+    this.#tags = tags;
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Builds the request and records it (forward path: it is stamped with the current CmdSN). */
+  request(fn: number, lun: bigint, ref: { itt: number; cmdSN: number } | null, cmdSN: number, expStatSN: number, deadline: number, done: TmfEntry['done'] = null): { entry: TmfEntry; pdu: TaskManagementRequestPdu } {
+    const itt = this.#tags.next();
+    const entry: TmfEntry = { itt, function: fn, lun, referencedTaskTag: ref?.itt ?? RESERVED_TAG, deadline, done };
+    this.#pending.set(itt, entry);
+    return {
+      entry,
+      pdu: {
+        opcode: Opcode.TaskManagementRequest,
+        // RFC 7143 §11.5: TMF requests are sent as immediate commands so a closed window cannot stop them.
+        immediate: true,
+        function: fn,
+        lun,
+        itt,
+        referencedTaskTag: ref?.itt ?? RESERVED_TAG,
+        cmdSN,
+        expStatSN,
+        // RFC 7143 §11.5.5: RefCmdSN is the aborted task's CmdSN (ABORT TASK only).
+        refCmdSN: fn === TmfFunction.AbortTask && ref !== null ? ref.cmdSN : cmdSN,
+        expDataSN: 0,
+      },
+    };
+  }
+
+  /** The entry a response answers, removed; undefined for an unknown tag. */
+  take(itt: number): TmfEntry | undefined {
+    const e = this.#pending.get(itt);
+    if (e !== undefined) this.#pending.delete(itt);
+    return e;
+  }
+
+  /** Entries whose deadline passed, removed. */
+  expired(now: number): TmfEntry[] {
+    let out: TmfEntry[] | undefined;
+    for (const e of this.#pending.values()) {
+      if (e.deadline <= now) (out ??= []).push(e);
+    }
+    if (out === undefined) return [];
+    for (const e of out) this.#pending.delete(e.itt);
+    return out;
+  }
+
+  /** Drops every entry (the connection is gone), answering awaited ones with `err`. */
+  clear(err: Error): TmfEntry[] {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const e of all) e.done?.(err);
+    return all;
+  }
+
+  /** An outstanding ABORT TASK for `itt`, if any. */
+  abortFor(itt: number): TmfEntry | undefined {
+    for (const e of this.#pending.values()) if (e.function === TmfFunction.AbortTask && e.referencedTaskTag === itt) return e;
+    return undefined;
+  }
+
+  /** True when a LUN RESET for `lun` is outstanding. */
+  resetPending(lun: bigint): boolean {
+    for (const e of this.#pending.values()) if (e.function === TmfFunction.LogicalUnitReset && e.lun === lun) return true;
+    return false;
+  }
+}
