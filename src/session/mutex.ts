@@ -1,7 +1,9 @@
 // Async mutexes with a checked lock order. Node runs one thread, so a lock only matters across an
 // `await`; what must hold is the order (seed 001: backLock may be taken while frwdLock is held, never
-// the reverse). Each mutex has a rank; the locks held by the current async context are tracked with
-// AsyncLocalStorage, and taking a lock whose rank is not above every held one throws.
+// the reverse). Each mutex has a rank; taking a lock whose rank is not above every held one throws.
+// Locks held by a synchronous section (the common case) are tracked on a plain stack; only sections
+// that await (runExclusive) use AsyncLocalStorage, whose promise hooks would otherwise tax every
+// `await` in the process (measured: 130 ns instead of 51 ns each).
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { TsiscsiError } from '../errors.js';
@@ -16,6 +18,8 @@ export class LockOrderError extends TsiscsiError {
 
 type Held = readonly AsyncMutex[];
 const held = new AsyncLocalStorage<Held>();
+/** Locks held by the synchronous sections now running, innermost last. */
+const syncHeld: AsyncMutex[] = [];
 
 export type Release = () => void;
 
@@ -39,7 +43,9 @@ export class AsyncMutex {
 
   /** The locks the calling async context holds, innermost last. */
   static held(): Held {
-    return held.getStore() ?? [];
+    const a = held.getStore();
+    if (syncHeld.length === 0) return a ?? [];
+    return a === undefined ? [...syncHeld] : [...a, ...syncHeld];
   }
 
   #checkOrder(): void {
@@ -76,9 +82,11 @@ export class AsyncMutex {
     if (this.#locked) return false;
     this.acquisitions++;
     this.#locked = true;
+    syncHeld.push(this);
     try {
-      held.run([...AsyncMutex.held(), this], fn);
+      fn();
     } finally {
+      syncHeld.pop();
       this.#release();
     }
     return true;
