@@ -8,7 +8,7 @@ import { ASC, OP, SAI, SENSE_KEY, STATUS } from './constants.js';
 import type { LogicalUnit, NexusState } from './logical-unit.js';
 import { CheckConditionError, illegalRequest, invalidFieldInCdb } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { throwIfAborted, truncate, u64, writeU64, yieldToLoop } from './util.js';
+import { allocIoBuffer, throwIfAborted, truncate, u64, writeU64, yieldToLoop } from './util.js';
 
 export function lbaOutOfRange(): CheckConditionError {
   return illegalRequest(ASC.LBA_OUT_OF_RANGE);
@@ -46,7 +46,7 @@ async function doRead(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: num
   // SBC-3, logical block addresses: the LBA plus the transfer length must stay within the capacity.
   if (lba + count > lu.blocks) throw lbaOutOfRange();
   if (count === 0) return { status: STATUS.GOOD };
-  const data = Buffer.allocUnsafe(count * lu.blockSize);
+  const data = allocIoBuffer(count * lu.blockSize);
   try {
     await lu.backend.read(lba, count, data, cmd.signal);
   } catch (e) {
