@@ -295,6 +295,8 @@ function mergeLocks(all: LockStats[][]): LockStats[] {
       else {
         m.acquisitions += l.acquisitions;
         m.contended += l.contended;
+        m.holdNs += l.holdNs;
+        m.maxHoldNs = Math.max(m.maxHoldNs, l.maxHoldNs);
       }
     }
   }

@@ -31,6 +31,14 @@ export class AsyncMutex {
   /** Times the lock was taken, and how many of those had to wait (contention). */
   acquisitions = 0;
   contended = 0;
+  /**
+   * Time held in synchronous sections, total and longest (ns), counted only while
+   * `AsyncMutex.timing` is on (TSISCSI_LOCK_TIMING=1, or set by a benchmark): two clock reads a section.
+   */
+  holdNs = 0;
+  maxHoldNs = 0;
+  /** Measure hold times of synchronous sections (see holdNs). */
+  static timing = process.env.TSISCSI_LOCK_TIMING === '1';
 
   constructor(name: string, rank: number) {
     this.name = name;
@@ -83,9 +91,15 @@ export class AsyncMutex {
     this.acquisitions++;
     this.#locked = true;
     syncHeld.push(this);
+    const t0 = AsyncMutex.timing ? process.hrtime.bigint() : 0n;
     try {
       fn();
     } finally {
+      if (AsyncMutex.timing) {
+        const ns = Number(process.hrtime.bigint() - t0);
+        this.holdNs += ns;
+        if (ns > this.maxHoldNs) this.maxHoldNs = ns;
+      }
       syncHeld.pop();
       this.#release();
     }

@@ -18,6 +18,9 @@ export interface LockStats {
   acquisitions: number;
   /** Acquisitions that found the lock held across an await and had to wait. */
   contended: number;
+  /** Time held in synchronous sections, total and longest (ns); 0 unless AsyncMutex.timing is on. */
+  holdNs: number;
+  maxHoldNs: number;
 }
 
 /**
@@ -65,7 +68,13 @@ export class SessionLocks {
   }
 
   stats(): LockStats[] {
-    const s = (m: AsyncMutex): LockStats => ({ name: m.name, acquisitions: m.acquisitions, contended: m.contended });
+    const s = (m: AsyncMutex): LockStats => ({
+      name: m.name,
+      acquisitions: m.acquisitions,
+      contended: m.contended,
+      holdNs: m.holdNs,
+      maxHoldNs: m.maxHoldNs,
+    });
     return this.mode === 'one' ? [s(this.frwd)] : [s(this.frwd), s(this.back)];
   }
 }
