@@ -42,7 +42,7 @@ describe('session locks', () => {
     let ran = false;
     l.forward(() => l.backInsideForward(() => (ran = true)));
     expect(ran).toBe(true);
-    expect(l.stats()).toEqual([{ name: 'sessionLock', acquisitions: 1, contended: 0 }]);
+    expect(l.stats()).toEqual([{ name: 'sessionLock', acquisitions: 1, contended: 0, holdNs: 0, maxHoldNs: 0 }]);
   });
 
   it('queue a section behind a holder that awaits, in order', async () => {
