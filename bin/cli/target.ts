@@ -2,7 +2,7 @@
 // sparse) as LUN 0 on 127.0.0.1:3260.
 
 import type { CommandModule } from 'yargs';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import {
   ConfigError,
   DEFAULT_LUN_SPEC,
@@ -16,6 +16,7 @@ import {
 } from '../../src/target/config.js';
 import { TsiscsiError } from '../../src/errors.js';
 import { startAdminSocket } from '../../src/target/admin.js';
+import { WorkerTarget } from '../../src/target/workers.js';
 
 interface TargetArgs {
   portal: string[] | undefined;
@@ -28,6 +29,7 @@ interface TargetArgs {
   'admin-socket': string | undefined;
   'log-level': string;
   'queue-depth': number | undefined;
+  workers: number | undefined;
 }
 
 export const targetCommand: CommandModule<object, TargetArgs> = {
@@ -49,6 +51,10 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       .option('config', { type: 'string', describe: 'JSON config file (several targets, LUNs, ACLs, CHAP); see README' })
       .option('admin-socket', { type: 'string', describe: 'UNIX socket for `tsiscsi admin`' })
       .option('queue-depth', { type: 'number', describe: 'commands per session (MaxCmdSN window) [default: 128]' })
+      .option('workers', {
+        type: 'number',
+        describe: 'run connections on N worker threads, each owning whole targets (see bench/README.md for what it buys)',
+      })
       .option('log-level', {
         type: 'string',
         default: 'info',
@@ -87,9 +93,14 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       }
       if (args['queue-depth'] !== undefined) cfg.queueDepth = args['queue-depth'];
       if (args['admin-socket'] !== undefined) cfg.adminSocket = args['admin-socket'];
+      if (args.workers !== undefined) cfg.workers = args.workers;
+      if ((cfg.workers ?? 0) > 0 && cfg.adminSocket !== undefined) {
+        throw new ConfigError('--workers', 'the admin socket is not available with worker threads');
+      }
     } catch (e) {
       return fail(e);
     }
+    if ((cfg.workers ?? 0) > 0) return runWorkers(cfg, log, warnings);
     let server;
     try {
       server = await buildServer(cfg, log);
@@ -114,6 +125,28 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
     process.on('SIGTERM', () => void stop('SIGTERM'));
   },
 };
+
+async function runWorkers(cfg: ServerConfig, log: Logger, warnings: string[]): Promise<void> {
+  const wt = new WorkerTarget(cfg, cfg.workers!, log);
+  try {
+    await wt.start();
+  } catch (e) {
+    await wt.close(0);
+    return fail(e);
+  }
+  for (const w of warnings) log.warn(w);
+  printHowToReach(wt.bound, wt.targetNames(), cfg.targets.some((t) => t.chap !== undefined));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: asking initiators to log out');
+    await wt.close(5000);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
 
 function fail(e: unknown): void {
   if (e instanceof TsiscsiError) {

@@ -67,6 +67,8 @@ export interface ServerConfig {
   maxOutstandingR2T?: number;
   immediateData?: boolean;
   initialR2T?: boolean;
+  /** Run connections on this many worker threads (targets are spread over them); 0 or absent: none. */
+  workers?: number;
 }
 
 /** Parses HOST:PORT (IPv6 as [addr]:port); the port defaults to 3260. */
@@ -139,7 +141,7 @@ function checkInt(v: unknown, setting: string, min: number, max: number): number
 const SERVER_KEYS = new Set([
   'portals', 'targets', 'discoveryChap', 'adminSocket', 'logLevel', 'queueDepth', 'nopIntervalMs', 'nopTimeoutMs',
   'loginTimeoutMs', 'maxConnections', 'maxBurstLength', 'maxRecvDataSegmentLength', 'firstBurstLength',
-  'maxOutstandingR2T', 'immediateData', 'initialR2T',
+  'maxOutstandingR2T', 'immediateData', 'initialR2T', 'workers',
 ]);
 const TARGET_KEYS = new Set(['iqn', 'alias', 'luns', 'allow', 'chap', 'mutualChap', 'allowShortSecrets']);
 
@@ -189,6 +191,7 @@ export function validateConfig(raw: unknown): ServerConfig {
   checkInt(c.firstBurstLength, 'firstBurstLength', 512, 0xffffff);
   checkInt(c.maxRecvDataSegmentLength, 'maxRecvDataSegmentLength', 512, 0xffffff);
   checkInt(c.maxOutstandingR2T, 'maxOutstandingR2T', 1, 65535);
+  checkInt(c.workers, 'workers', 0, 64);
   return c as unknown as ServerConfig;
 }
 
@@ -209,7 +212,12 @@ export function loadConfigFile(path: string): ServerConfig {
 }
 
 /** Opens every backend and builds the server (not yet listening). Backends are closed on failure. */
-export async function buildServer(cfg: ServerConfig, log: Logger, extra: Partial<TargetServerOptions> = {}): Promise<TargetServer> {
+export async function buildServer(
+  cfg: ServerConfig,
+  log: Logger,
+  extra: Partial<TargetServerOptions> = {},
+  opts: { openLunsOf?: ReadonlySet<number> } = {},
+): Promise<TargetServer> {
   const portals = (cfg.portals ?? [DEFAULT_PORTAL]).map((p, i) => parsePortal(p, `portals[${i}]`));
   const policy: TargetServerOptions['policy'] = {};
   if (cfg.maxBurstLength !== undefined) policy.maxBurstLength = cfg.maxBurstLength;
@@ -247,7 +255,10 @@ export async function buildServer(cfg: ServerConfig, log: Logger, extra: Partial
       if (node.mutualChap !== undefined && node.chap.length === 0) {
         throw new ConfigError(`targets[${i}].mutualChap`, 'mutual CHAP needs --chap (the initiator authenticates first)');
       }
-      for (const [lun, spec] of t.luns.entries()) {
+      // A worker thread opens only the LUNs of its own targets; the others it knows by name and ACL,
+      // for discovery (workers.ts).
+      const openLuns = opts.openLunsOf === undefined || opts.openLunsOf.has(i);
+      for (const [lun, spec] of openLuns ? t.luns.entries() : []) {
         const parsed = parseLunSpec(spec);
         if (parsed.kind === 'file' && parsed.path !== undefined && parsed.size !== undefined) {
           await mkdir(dirname(parsed.path), { recursive: true });

@@ -152,6 +152,13 @@ export class TargetServer {
     return this.bound;
   }
 
+  /**
+   * Serves a connection accepted elsewhere: a worker thread's relayed socket (workers.ts), or a test's.
+   */
+  adopt(socket: Socket): void {
+    this.#accept(socket);
+  }
+
   #accept(socket: Socket): void {
     if (this.#closing || this.#connections.size >= this.options.maxConnections) {
       this.log.warn({ peer: socket.remoteAddress, connections: this.#connections.size }, 'connection refused: limit reached');
