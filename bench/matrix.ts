@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, startIstgt, startTgtd, waitForPort } from '../test/interop/peers.js';
 import { measureCeiling } from './ceiling.js';
 
-type TargetKind = 'tsiscsi-file' | 'tsiscsi-mem' | 'tgtd' | 'istgt';
+type TargetKind = 'tsiscsi-file' | 'tsiscsi-mem' | 'tsiscsi-workers' | 'tgtd' | 'istgt';
 type InitiatorKind = 'iscsi-perf' | 'tsiscsi';
 type Workload = '4k-randread' | '4k-randwrite' | '64k-read' | '64k-write';
 
@@ -75,10 +75,12 @@ function prefilled(dir: string): string {
   return f;
 }
 
-async function startTsiscsi(kind: 'tsiscsi-file' | 'tsiscsi-mem', file: string): Promise<RunningTarget> {
+async function startTsiscsi(kind: 'tsiscsi-file' | 'tsiscsi-mem' | 'tsiscsi-workers', file: string): Promise<RunningTarget> {
   const port = await freePort();
-  const lun = kind === 'tsiscsi-file' ? file : `mem:${LUN_MIB}M`;
-  const p = spawn(CLI, ['target', '--portal', `127.0.0.1:${port}`, '--lun', lun, '--log-level', 'warn', '--queue-depth', '256'], { stdio: 'ignore' });
+  const lun = kind === 'tsiscsi-mem' ? `mem:${LUN_MIB}M` : file;
+  // tsiscsi-workers: the same file LUN with its connections on a worker thread (--workers 1).
+  const extra = kind === 'tsiscsi-workers' ? ['--workers', '1'] : [];
+  const p = spawn(CLI, ['target', '--portal', `127.0.0.1:${port}`, '--lun', lun, '--log-level', 'warn', '--queue-depth', '256', ...extra], { stdio: 'ignore' });
   await waitForPort(port, 30_000);
   return {
     kind,
@@ -98,7 +100,7 @@ async function startAll(dir: string): Promise<Map<TargetKind, RunningTarget>> {
   };
   const out = new Map<TargetKind, RunningTarget>();
   for (const k of targets) {
-    if (k === 'tsiscsi-file' || k === 'tsiscsi-mem') out.set(k, await startTsiscsi(k, copy('tsiscsi.img')));
+    if (k === 'tsiscsi-file' || k === 'tsiscsi-mem' || k === 'tsiscsi-workers') out.set(k, await startTsiscsi(k, copy(`${k}.img`)));
     if (k === 'tgtd') {
       const t = await startTgtd({ lunFile: copy('tgtd.img') });
       out.set(k, { kind: k, url: t.url, stop: () => t.stop() });
@@ -179,7 +181,7 @@ function key(c: Pick<Cell, 'initiator' | 'workload' | 'qd' | 'sessions'>): strin
 
 function svg(cells: Cell[]): string {
   const groups = [...new Set(cells.map(key))];
-  const colors: Record<TargetKind, string> = { 'tsiscsi-file': '#2b6cb0', 'tsiscsi-mem': '#63b3ed', tgtd: '#c53030', istgt: '#dd6b20' };
+  const colors: Record<TargetKind, string> = { 'tsiscsi-file': '#2b6cb0', 'tsiscsi-mem': '#63b3ed', 'tsiscsi-workers': '#805ad5', tgtd: '#c53030', istgt: '#dd6b20' };
   const max = Math.max(1, ...cells.map((c) => c.max ?? 0));
   const barW = 14;
   const groupW = targets.length * barW + 24;
