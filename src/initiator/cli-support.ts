@@ -72,6 +72,12 @@ export function sessionOptionsFromArgs(args: ConnectionArgs, u: IscsiUrl): Sessi
   if (args['header-digest'] !== undefined) o.headerDigest = args['header-digest'];
   if (args['data-digest'] !== undefined) o.dataDigest = args['data-digest'];
   if (args.timeout !== undefined) o.timeout = args.timeout;
+  if (args.timeout !== undefined && args.timeout > 0) {
+    // The command's timeout bounds the connection and the login too: a target that accepts and says
+    // nothing must not hold `--timeout 1000` for the 15 s login default (issue 9 fuzzer).
+    o.connectTimeout = Math.min(10_000, args.timeout);
+    o.loginTimeout = Math.min(15_000, args.timeout);
+  }
   if (u.user !== undefined) {
     if (u.secret === undefined) throw new UrlError(`the URL names CHAP user ${JSON.stringify(u.user)} but no secret: give iscsi://user%secret@... or set LIBISCSI_CHAP_PASSWORD`);
     const chap: ChapOptions = { user: u.user, secret: u.secret };

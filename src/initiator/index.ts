@@ -9,7 +9,10 @@ export {
   type ChapOptions,
   type CommandOptions,
   type ExecuteOptions,
+  type PendingAsyncEvent,
   type ReadOptions,
+  type TaskManagementAnswer,
+  type TaskManagementOptions,
   type SessionOptions,
   type SessionStats,
   type WriteOptions,
@@ -19,7 +22,8 @@ export { parseIscsiUrl, formatIscsiUrl, redact as redactIscsiUrl, type IscsiUrl,
 export { CommandRejectedError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
 export { runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';
 export type { CommandResult } from './session/data-in.js';
-export type { SessionEvent, SessionEventType, EventIterator } from './session/events.js';
+export { SESSION_EVENT_TYPES, type SessionEvent, type SessionEventType, type EventIterator } from './session/events.js';
+export { TaskHandle } from './session/task.js';
 export type { LockMode, LockStats } from './session/locks.js';
 export { InitiatorCore, type CoreLink, type CoreOptions, type CommandRequest, type LinkState, type CoreStats } from './session/core.js';
 export { LoginExchange, loginStatusError, type LoginExchangeOptions, type LoginOutcome, type LoginStep } from './session/login.js';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { ConnectionError, IscsiProtocolError, LoginError, TsiscsiError } from '../errors.js';
-import { Opcode } from '../pdu/constants.js';
+import { Opcode, TMF_RESPONSE_NAMES, TmfFunction, TmfResponse } from '../pdu/constants.js';
 import { lunToField } from '../pdu/lun.js';
 import type { TargetPdu } from '../pdu/types.js';
 import {
@@ -29,18 +29,19 @@ import {
   parseReportLuns,
   type StandardInquiry,
 } from '../scsi/cdb.js';
-import { SENSE_KEY } from '../scsi/constants.js';
+import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
 import type { ChapAlgorithmId, ChapSecret } from '../session/chap.js';
 import { realClock, type Clock, type TimerHandle } from '../session/clock.js';
 import type { DigestName } from '../session/keys.js';
 import type { NegotiatedParams, NegotiationPolicy } from '../session/negotiation.js';
-import { ResidualError, UrlError } from './errors.js';
+import { ResidualError, TaskManagementError, UrlError } from './errors.js';
 import { InitiatorCore, type CommandRequest, type CoreStats } from './session/core.js';
 import type { CommandResult } from './session/data-in.js';
-import { EventChannel, type EventIterator, type SessionEvent, type SessionEventType } from './session/events.js';
+import { EventChannel, SESSION_EVENT_TYPES, checkEventName, type EventIterator, type SessionEvent, type SessionEventType } from './session/events.js';
 import type { LockMode } from './session/locks.js';
 import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion, type LoginOutcome, type LoginRedirect } from './session/login.js';
 import { ReconnectPolicy } from './session/recovery.js';
+import type { TaskHandle } from './session/task.js';
 import { TagSource } from './session/tmf.js';
 import { parseTargetAddress } from './session/text.js';
 import { Transport } from './transport.js';
@@ -111,6 +112,35 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** Milliseconds; 0 for none. Default: the session's `timeout`. */
   timeout?: number;
+  /** Names the command for {@link Session.abortTask} and {@link Session.queryTask}. */
+  handle?: TaskHandle;
+}
+
+/** Options of a task management call. */
+export interface TaskManagementOptions {
+  /** The LUN it is about (default: the session's). */
+  lun?: number;
+  /** Milliseconds the target has to answer (default: the session's `tmfTimeout`); unanswered, the connection is recovered. */
+  timeout?: number;
+}
+
+/** The target's answer to a task management function (RFC 7143 §11.6.1, RFC 7144). */
+export interface TaskManagementAnswer {
+  response: number;
+  /** The response as RFC 7143 names it ("Function complete", "Task does not exist", ...). */
+  responseName: string;
+  /** RFC 7144 §4.2 (QUERY ASYNCHRONOUS EVENT): UADE DEPTH, SENSE KEY, ASC and ASCQ. */
+  additionalResponseInformation: number;
+}
+
+/** A unit attention (or deferred error) pending for this I_T nexus, as QUERY ASYNCHRONOUS EVENT reports it. */
+export interface PendingAsyncEvent {
+  senseKey: number;
+  asc: number;
+  ascq: number;
+  ascName: string;
+  /** How many conditions are pending (UADE DEPTH): one, more than one, or not said. */
+  depth: 'one' | 'several' | 'unknown';
 }
 
 /** Options of {@link Session.read}. */
@@ -328,6 +358,7 @@ export class Session extends EventEmitter {
     const req: CommandRequest = { lun: this.#lunField, cdb, readLength: length, timeout: options.timeout ?? this.#r.timeout };
     if (options.into !== undefined) req.into = options.into;
     if (options.signal !== undefined) req.signal = options.signal;
+    if (options.handle !== undefined) req.handle = options.handle;
     const r = await this.#core.submit(req);
     if (r.underflow || r.overflow || r.data.length !== length) {
       throw new ResidualError({ overflow: r.overflow, underflow: r.underflow || r.data.length < length, residualCount: r.residualCount || length - r.data.length, data: r.data, expected: length });
@@ -345,6 +376,7 @@ export class Session extends EventEmitter {
     const cdb = lba + blocks <= 0x100000000 && blocks <= 0xffff ? cdbWrite10(lba, blocks, rw) : cdbWrite16(lba, blocks, rw);
     const req: CommandRequest = { lun: this.#lunField, cdb, dataOut: data, timeout: options.timeout ?? this.#r.timeout };
     if (options.signal !== undefined) req.signal = options.signal;
+    if (options.handle !== undefined) req.handle = options.handle;
     const r = await this.#core.submit(req);
     if (r.underflow || r.overflow) {
       throw new ResidualError({ overflow: r.overflow, underflow: r.underflow, residualCount: r.residualCount, data: r.data, expected: data.length });
@@ -369,13 +401,14 @@ export class Session extends EventEmitter {
     if (options.dataOut !== undefined) req.dataOut = options.dataOut;
     if (options.attr !== undefined) req.attr = options.attr;
     if (options.signal !== undefined) req.signal = options.signal;
+    if (options.handle !== undefined) req.handle = options.handle;
     return this.#core.submit(req);
   }
 
   /** Standard INQUIRY data (SPC-4 §6.6). */
   async inquiry(options: CommandOptions = {}): Promise<StandardInquiry> {
     const r = await this.execute(cdbInquiry({ alloc: 255 }), { ...options, dataIn: 255 });
-    return parseInquiry(r.data);
+    return targetData(() => parseInquiry(r.data));
   }
 
   /** A VPD page (SPC-4 §7.8), raw. */
@@ -389,16 +422,19 @@ export class Session extends EventEmitter {
     let cap: Capacity;
     try {
       const r = await this.execute(cdbReadCapacity16({ alloc: 32 }), { ...options, dataIn: 32 });
-      const c = parseReadCapacity16(r.data);
+      const c = targetData(() => parseReadCapacity16(r.data));
       cap = { blocks: c.blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: c.blocks * c.blockLength, thinProvisioning: c.lbpme, logicalPerPhysicalExponent: c.lbppbe };
     } catch (e) {
       if (!(TsiscsiError.is(e) && (e as { senseKey?: number }).senseKey === SENSE_KEY.ILLEGAL_REQUEST)) throw e;
       const r = await this.execute(cdbReadCapacity10(), { ...options, dataIn: 8 });
-      const c = parseReadCapacity10(r.data);
+      const c = targetData(() => parseReadCapacity10(r.data));
       const blocks = c.blocks ?? c.lastLba + 1;
       cap = { blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: blocks * c.blockLength, thinProvisioning: undefined, logicalPerPhysicalExponent: 0 };
     }
-    if (!Number.isInteger(cap.blockSize) || cap.blockSize < 1) throw new IscsiProtocolError('ERR_BLOCK_SIZE', `the LU reports a block size of ${cap.blockSize}`, { rule: 'SBC-3 READ CAPACITY', action: 'reject' });
+    // A block size beyond 1 MiB is no disk's: taken as given it would size every later buffer (issue 9 fuzzer).
+    if (!Number.isInteger(cap.blockSize) || cap.blockSize < 1 || cap.blockSize > MAX_BLOCK_SIZE) {
+      throw new IscsiProtocolError('ERR_BLOCK_SIZE', `the LU reports a block size of ${cap.blockSize}`, { rule: 'SBC-3 READ CAPACITY', action: 'reject' });
+    }
     this.#capacity = cap;
     this.#blockSize = cap.blockSize;
     return cap;
@@ -410,7 +446,7 @@ export class Session extends EventEmitter {
     for (;;) {
       const r = await this.execute(cdbReportLuns({ alloc }), { ...options, dataIn: alloc });
       const need = r.data.length >= 4 ? 8 + r.data.readUInt32BE(0) : 0;
-      if (need <= alloc || alloc >= 1 << 20) return parseReportLuns(r.data);
+      if (need <= alloc || alloc >= 1 << 20) return targetData(() => parseReportLuns(r.data));
       alloc = Math.min(1 << 20, need);
     }
   }
@@ -425,9 +461,117 @@ export class Session extends EventEmitter {
     await this.execute(cdbSynchronizeCache10(), options);
   }
 
-  /** Sends a LOGICAL UNIT RESET (RFC 7143 §11.5.1) and waits for it. */
-  async lunReset(timeoutMs = this.#o.tmfTimeout ?? 10000): Promise<void> {
-    await this.#core.lunReset(this.#lunField, timeoutMs);
+  // =====================================================================================
+  // Task management (RFC 7143 §11.5, RFC 7144). Each waits for the target's answer; a function answered
+  // otherwise than expected rejects with TaskManagementError (its `response` says how), an unanswered one
+  // with TimeoutError, and the connection is then recovered (an ABORT TASK escalates to LUN RESET first).
+
+  /**
+   * Sends any task management function and resolves with the target's answer, whatever it is. `handle`
+   * names the command for ABORT TASK, QUERY TASK and TASK REASSIGN (which needs ErrorRecoveryLevel 2:
+   * at the level this session negotiates, 0, the answer is "Task allegiance reassignment not supported").
+   */
+  async taskManagement(fn: number, options: TaskManagementOptions & { handle?: TaskHandle } = {}): Promise<TaskManagementAnswer> {
+    const a = await this.#core.taskManagement(fn, this.#tmfLun(options), {
+      timeoutMs: options.timeout ?? this.#o.tmfTimeout ?? 10000,
+      ...(options.handle !== undefined && { ref: options.handle }),
+    });
+    return { ...a, responseName: TMF_RESPONSE_NAMES[a.response] ?? `response ${a.response}` };
+  }
+
+  /**
+   * ABORT TASK for the command `handle` names: the command rejects at once with AbortError (as its
+   * AbortSignal would); resolves once the target confirmed ("Function complete" or "Task does not
+   * exist"). A command never sent is just dropped.
+   */
+  async abortTask(handle: TaskHandle, options: Omit<TaskManagementOptions, 'lun'> = {}): Promise<void> {
+    const a = await this.taskManagement(TmfFunction.AbortTask, { ...options, handle });
+    if (a.response !== TmfResponse.FunctionComplete && a.response !== TmfResponse.TaskDoesNotExist) throw new TaskManagementError(TmfFunction.AbortTask, a.response);
+  }
+
+  /** QUERY TASK (RFC 7144): whether the target still has the command `handle` names in its task set. */
+  async queryTask(handle: TaskHandle, options: Omit<TaskManagementOptions, 'lun'> = {}): Promise<boolean> {
+    return this.#query(TmfFunction.QueryTask, { ...options, handle });
+  }
+
+  /** QUERY TASK SET (RFC 7144): whether the target has any command of this session on the LUN. */
+  async queryTaskSet(options: TaskManagementOptions = {}): Promise<boolean> {
+    return this.#query(TmfFunction.QueryTaskSet, options);
+  }
+
+  /**
+   * QUERY ASYNCHRONOUS EVENT (RFC 7144): the oldest unit attention (or deferred error) pending for this
+   * session on the LUN, without clearing it; undefined when none is.
+   */
+  async queryAsyncEvent(options: TaskManagementOptions = {}): Promise<PendingAsyncEvent | undefined> {
+    const a = await this.taskManagement(TmfFunction.QueryAsyncEvent, options);
+    if (a.response === TmfResponse.FunctionComplete) return undefined;
+    if (a.response !== TmfResponse.FunctionSucceeded) throw new TaskManagementError(TmfFunction.QueryAsyncEvent, a.response);
+    const info = a.additionalResponseInformation;
+    const asc = (info >> 8) & 0xff;
+    const ascq = info & 0xff;
+    const depth = (info >> 20) & 0x3;
+    return { senseKey: (info >> 16) & 0x0f, asc, ascq, ascName: ascName(asc, ascq), depth: depth === 1 ? 'one' : depth === 2 ? 'several' : 'unknown' };
+  }
+
+  /** ABORT TASK SET: the target ends every command of this session on the LUN; they reject with AbortError. */
+  async abortTaskSet(options: TaskManagementOptions = {}): Promise<void> {
+    await this.#complete(TmfFunction.AbortTaskSet, options);
+  }
+
+  /**
+   * CLEAR TASK SET: the target ends every command on the LUN, other initiators' included (they hear
+   * COMMANDS CLEARED BY ANOTHER INITIATOR); this session's reject with AbortError.
+   */
+  async clearTaskSet(options: TaskManagementOptions = {}): Promise<void> {
+    await this.#complete(TmfFunction.ClearTaskSet, options);
+  }
+
+  /** CLEAR ACA (SAM-5): clears an auto contingent allegiance on the LUN. */
+  async clearAca(options: TaskManagementOptions = {}): Promise<void> {
+    await this.#complete(TmfFunction.ClearAca, options);
+  }
+
+  /**
+   * LOGICAL UNIT RESET (RFC 7143 §11.5.1): every command on the LU ends at the target; this session's
+   * are sent again. Takes the timeout in ms, or options.
+   */
+  async lunReset(options: number | TaskManagementOptions = {}): Promise<void> {
+    await this.#complete(TmfFunction.LogicalUnitReset, typeof options === 'number' ? { timeout: options } : options);
+  }
+
+  /** TARGET WARM RESET: every LU of the target is reset; this session's commands are sent again. */
+  async targetWarmReset(options: Omit<TaskManagementOptions, 'lun'> = {}): Promise<void> {
+    await this.#complete(TmfFunction.TargetWarmReset, options);
+  }
+
+  /**
+   * TARGET COLD RESET: a warm reset that the target treats as a power on, after which it drops every
+   * connection (RFC 7143 §11.5.1); this session then recovers and sends its commands again.
+   */
+  async targetColdReset(options: Omit<TaskManagementOptions, 'lun'> = {}): Promise<void> {
+    await this.#complete(TmfFunction.TargetColdReset, options);
+  }
+
+  /** I_T NEXUS RESET (RFC 7144): the target ends every command of this session, on every LU; they are sent again. */
+  async itNexusReset(options: Omit<TaskManagementOptions, 'lun'> = {}): Promise<void> {
+    await this.#complete(TmfFunction.ItNexusReset, options);
+  }
+
+  async #complete(fn: number, options: TaskManagementOptions): Promise<void> {
+    const a = await this.taskManagement(fn, options);
+    if (a.response !== TmfResponse.FunctionComplete) throw new TaskManagementError(fn, a.response);
+  }
+
+  async #query(fn: number, options: TaskManagementOptions & { handle?: TaskHandle }): Promise<boolean> {
+    const a = await this.taskManagement(fn, options);
+    if (a.response === TmfResponse.FunctionSucceeded) return true;
+    if (a.response === TmfResponse.FunctionComplete) return false;
+    throw new TaskManagementError(fn, a.response);
+  }
+
+  #tmfLun(options: TaskManagementOptions): bigint {
+    return options.lun === undefined ? this.#lunField : lunToField(options.lun);
   }
 
   /** The block size, if known (after readCapacity, or given in the options). */
@@ -476,10 +620,29 @@ export class Session extends EventEmitter {
     return this.#events.subscribe();
   }
 
+  // Event names are checked when a listener registers (seed 004): a misspelt one would never fire.
   override on(event: SessionEventType | 'event', listener: (e: SessionEvent) => void): this;
   override on(event: string | symbol, listener: (...args: unknown[]) => void): this;
   override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, SESSION_EVENT_TYPES);
     return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once(event: SessionEventType | 'event', listener: (e: SessionEvent) => void): this;
+  override once(event: string | symbol, listener: (...args: unknown[]) => void): this;
+  override once(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, SESSION_EVENT_TYPES);
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override addListener(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, SESSION_EVENT_TYPES);
+    return super.addListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override prependListener(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, SESSION_EVENT_TYPES);
+    return super.prependListener(event, listener as (...args: unknown[]) => void);
   }
 
   /**
@@ -728,6 +891,10 @@ export class Session extends EventEmitter {
   #onCoreEvent(e: SessionEvent): void {
     this.#events.emit(e);
     switch (e.type) {
+      case 'unit-attention':
+        // SBC-3: READ CAPACITY tells the new size; the cached one is stale (the block size stays).
+        if (((e.asc << 8) | e.ascq) === ASC.CAPACITY_DATA_HAS_CHANGED && (e.lun === undefined || e.lun === this.lun)) this.#capacity = undefined;
+        break;
       case 'logout-requested':
         this.#later(() => void this.#logoutAndReconnect(e.within));
         break;
@@ -819,7 +986,25 @@ export class Session extends EventEmitter {
     this.#policyTimer = null;
     if (this.#holdOpen !== null) clearInterval(this.#holdOpen);
     this.#holdOpen = null;
+    // The last event: readers see it, then their iteration ends.
+    this.#events.emit({ type: 'closed', error: err });
     this.#events.close();
+  }
+}
+
+/** Largest logical block size believed from READ CAPACITY (SBC-3 allows 32 bits; disks use 512..64 KiB). */
+const MAX_BLOCK_SIZE = 1 << 20;
+
+/**
+ * Parses data the target returned: data too short or out of range for its format is the target's fault,
+ * reported as a typed IscsiProtocolError (ERR_TARGET_DATA), not as the parser's RangeError.
+ */
+function targetData<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new IscsiProtocolError('ERR_TARGET_DATA', `the target returned malformed data: ${e.message}`, { rule: 'SPC-4/SBC-3 parameter data', action: 'reject', cause: e });
   }
 }
 

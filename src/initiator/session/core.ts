@@ -27,15 +27,15 @@ import { SENSE_KEY, STATUS, ascName, opcodeName } from '../../scsi/constants.js'
 import { parseSense, scsiErrorFromStatus } from '../../scsi/sense.js';
 import type { Clock, TimerHandle } from '../../session/clock.js';
 import type { NegotiatedParams } from '../../session/negotiation.js';
-import { snLte } from '../../session/serial.js';
+import { snLt, snLte } from '../../session/serial.js';
 import { CommandRejectedError, TargetFailureError, TaskManagementError } from '../errors.js';
 import { acceptDataIn, checkReadComplete, resultFromDataIn, resultFromResponse, type CommandResult } from './data-in.js';
 import { acceptR2T, burstLimits, sendBurst, sendUnsolicited, unsolicitedPlan, type BurstLimits } from './data-out.js';
 import type { SessionEvent } from './events.js';
 import { Keepalive, type KeepaliveOptions } from './keepalive.js';
 import { SessionLocks, type LockMode, type LockStats } from './locks.js';
-import { TaskPool, type Pending, type Task } from './task.js';
-import { TagSource, TmfTracker, type TmfEntry } from './tmf.js';
+import { TaskPool, type Pending, type Task, type TaskHandle } from './task.js';
+import { TagSource, TmfTracker, type TmfAnswer, type TmfEntry } from './tmf.js';
 import { CommandWindow } from './window.js';
 
 /** Where the core sends PDUs: the connection's writer (or a test's array). */
@@ -73,6 +73,8 @@ export interface CommandRequest {
   signal?: AbortSignal;
   /** Send again after a UNIT ATTENTION this many times (default: the core's option). */
   unitAttentionRetries?: number;
+  /** Names the command for ABORT TASK and QUERY TASK ({@link InitiatorCore.taskManagement}). */
+  handle?: TaskHandle;
 }
 
 export interface CoreOptions {
@@ -228,6 +230,7 @@ export class InitiatorCore {
     if (req.into !== undefined && req.into.length < readLength) return Promise.reject(new RangeError(`into holds ${req.into.length} bytes, less than readLength ${readLength}`));
     if (req.cdb.length < 1 || req.cdb.length > 260) return Promise.reject(new RangeError(`a CDB of ${req.cdb.length} bytes`));
     const signal = req.signal ?? null;
+    if (req.handle !== undefined && req.handle.pending !== null) return Promise.reject(new RangeError('this TaskHandle already names another command'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<CommandResult>((resolve, reject) => {
       const timeout = req.timeout ?? 0;
@@ -249,6 +252,7 @@ export class InitiatorCore {
         resolve,
         reject,
       };
+      if (req.handle !== undefined) req.handle.pending = p;
       if (signal !== null) {
         p.onAbort = () => this.#cancel(p, abortError(signal));
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -395,15 +399,47 @@ export class InitiatorCore {
   }
 
   /** Sends a LOGICAL UNIT RESET and waits for its response (resolves with the TMF response code). */
-  lunReset(lun: bigint, timeoutMs: number): Promise<number> {
+  async lunReset(lun: bigint, timeoutMs: number): Promise<number> {
+    const a = await this.taskManagement(TmfFunction.LogicalUnitReset, lun, { timeoutMs });
+    if (a.response !== TmfResponse.FunctionComplete) throw new TaskManagementError(TmfFunction.LogicalUnitReset, a.response);
+    return a.response;
+  }
+
+  /**
+   * Sends task management function `fn` (RFC 7143 §11.5.1, RFC 7144 §4.1) for `lun` and resolves with
+   * the target's answer, whatever it is; rejects only when there is none (not connected, Reject,
+   * timeout: an unanswered TMF means the connection is not to be trusted and it is recovered).
+   * ABORT TASK and QUERY TASK name their command by `ref`:
+   * - a command never sent (or settled) is answered here without asking the target, which knows
+   *   nothing of it: ABORT TASK drops it ("Function complete") or finds it over ("Task does not
+   *   exist"); QUERY TASK answers "Function complete" (no such task);
+   * - ABORT TASK on a command on the wire rejects it at once with AbortError, as its AbortSignal would.
+   * Once answered "Function complete", the affected commands sent before the TMF are settled here:
+   * ABORT TASK SET and CLEAR TASK SET reject this session's commands on the LUN with AbortError; LOGICAL
+   * UNIT RESET, TARGET WARM RESET and I_T NEXUS RESET send them again (they were collateral damage), as
+   * TARGET COLD RESET does through session recovery once the target drops the connection.
+   */
+  taskManagement(fn: number, lun: bigint, opts: { ref?: TaskHandle; timeoutMs: number }): Promise<TmfAnswer> {
+    const local = (response: number): Promise<TmfAnswer> => Promise.resolve({ response, additionalResponseInformation: 0 });
+    if (fn === TmfFunction.AbortTask || fn === TmfFunction.QueryTask || fn === TmfFunction.TaskReassign) {
+      const p = opts.ref?.pending ?? null;
+      if (opts.ref === undefined) return Promise.reject(new RangeError(`${fn === TmfFunction.AbortTask ? 'ABORT TASK' : fn === TmfFunction.QueryTask ? 'QUERY TASK' : 'TASK REASSIGN'} needs the TaskHandle of a command`));
+      if (p === null) return Promise.reject(new RangeError('the TaskHandle names no command yet'));
+      // A settled command's slot may already serve another: its ITT must not be named again.
+      if (p.settled) return local(fn === TmfFunction.QueryTask ? TmfResponse.FunctionComplete : TmfResponse.TaskDoesNotExist);
+      const t = p.task;
+      if (fn !== TmfFunction.AbortTask && (t === null || t.state !== 'active')) return local(TmfResponse.FunctionComplete);
+      if (fn === TmfFunction.AbortTask) {
+        return new Promise((resolve, reject) => {
+          this.#cancel(p, new AbortError('the command was aborted (abortTask)'), { timeoutMs: opts.timeoutMs, done: (a) => (a instanceof Error ? reject(a) : resolve(a)) });
+        });
+      }
+    }
     return new Promise((resolve, reject) => {
       this.locks.forward(() => {
         if (this.#link === null || this.#linkDown) return reject(new ConnectionError('ERR_NOT_CONNECTED', 'not connected'));
-        this.#sendTmf(TmfFunction.LogicalUnitReset, lun, null, this.#clock.now() + timeoutMs, (r) => {
-          if (r instanceof Error) reject(r);
-          else if (r === TmfResponse.FunctionComplete) resolve(r);
-          else reject(new TaskManagementError(TmfFunction.LogicalUnitReset, r));
-        });
+        const t = opts.ref?.pending?.task ?? null;
+        this.#sendTmf(fn, lun, t, this.#clock.now() + opts.timeoutMs, (a) => (a instanceof Error ? reject(a) : resolve(a)), opts.timeoutMs);
       });
     });
   }
@@ -553,21 +589,21 @@ export class InitiatorCore {
     bursts.length = 0;
   }
 
-  #sendTmf(fn: number, lun: bigint, ref: Task | null, deadline: number, done: TmfEntry['done']): TmfEntry | undefined {
+  #sendTmf(fn: number, lun: bigint, ref: Task | null, deadline: number, done: TmfEntry['done'], timeoutMs = this.#o.tmfTimeout): TmfEntry | undefined {
     const link = this.#link;
     if (link === null || this.#linkDown) {
       done?.(new ConnectionError('ERR_NOT_CONNECTED', 'not connected'));
       return undefined;
     }
-    const { entry, pdu } = this.#tmf.request(fn, lun, ref === null ? null : { itt: ref.itt, cmdSN: ref.cmdSN }, this.#window.cmdSN, this.#expStatSN, deadline, done);
+    const { entry, pdu } = this.#tmf.request(fn, lun, ref === null ? null : { itt: ref.itt, cmdSN: ref.cmdSN }, this.#window.cmdSN, this.#expStatSN, deadline, done, timeoutMs);
     if (fn === TmfFunction.AbortTask) this.stats.aborts++;
     else if (fn === TmfFunction.LogicalUnitReset) this.stats.lunResets++;
     link.send(pdu);
     return entry;
   }
 
-  #sendAbort(t: Task): void {
-    const e = this.#sendTmf(TmfFunction.AbortTask, t.pending?.lun ?? 0n, t, this.#clock.now() + this.#o.tmfTimeout, null);
+  #sendAbort(t: Task, done: TmfEntry['done'] = null, timeoutMs = this.#o.tmfTimeout): void {
+    const e = this.#sendTmf(TmfFunction.AbortTask, t.pending?.lun ?? 0n, t, this.#clock.now() + timeoutMs, done, timeoutMs);
     if (e !== undefined) t.abortTag = e.itt;
   }
 
@@ -581,17 +617,23 @@ export class InitiatorCore {
     link.send({ opcode: Opcode.NopOut, immediate: true, lun: 0n, itt, ttt: RESERVED_TAG, cmdSN: this.#window.cmdSN, expStatSN: this.#expStatSN, data: EMPTY });
   }
 
-  /** The caller gave up on `p` (AbortSignal or timeout): answer it now, clean up behind. */
-  #cancel(p: Pending, err: Error): void {
-    if (p.settled) return;
+  /**
+   * The caller gave up on `p` (AbortSignal, timeout, abortTask): answer it now, clean up behind. `abort`
+   * hears the target's answer to the ABORT TASK this sends, if it sends one.
+   */
+  #cancel(p: Pending, error: Error | ((onTheWire: boolean) => Error), abort?: { timeoutMs: number; done: NonNullable<TmfEntry['done']> }): void {
+    const errorFor = (onTheWire: boolean): Error => (typeof error === 'function' ? error(onTheWire) : error);
+    // Whatever path is taken, an explicit abortTask hears how it ended.
+    const answered = (response: number): void => abort?.done({ response, additionalResponseInformation: 0 });
+    if (p.settled) return answered(TmfResponse.TaskDoesNotExist);
     this.locks.forward(() => {
-      if (p.settled) return;
+      if (p.settled) return answered(TmfResponse.TaskDoesNotExist);
       const t = p.task;
       if (t === null) {
         const i = this.#waiters.indexOf(p);
         if (i >= 0) this.#waiters.splice(i, 1);
-        this.#reject(p, err);
-        return;
+        this.#reject(p, errorFor(false));
+        return answered(TmfResponse.FunctionComplete);
       }
       if (t.state === 'queued') {
         const i = this.#txQueue.indexOf(t);
@@ -601,19 +643,23 @@ export class InitiatorCore {
           this.#dropBursts(t);
           this.#pool.put(t);
         });
-        this.#reject(p, err);
+        this.#reject(p, errorFor(false));
         this.#pump();
-        return;
+        return answered(TmfResponse.FunctionComplete);
       }
       if (t.state === 'active') {
         this.locks.backInsideForward(() => {
           t.state = 'aborting';
           this.#dropBursts(t);
         });
-        this.#reject(p, err);
+        this.#reject(p, errorFor(true));
         // The slot stays out of the pool until the target confirms the abort (RFC 7143 §11.5.1).
-        if (this.#link !== null && !this.#linkDown) this.#sendAbort(t);
+        if (this.#link !== null && !this.#linkDown) this.#sendAbort(t, abort?.done ?? null, abort?.timeoutMs);
+        // The connection is being replaced: the reinstated session will not have the task (RFC 7143 §6.3.5).
+        else answered(TmfResponse.FunctionComplete);
+        return;
       }
+      answered(TmfResponse.TaskDoesNotExist);
     });
   }
 
@@ -739,23 +785,47 @@ export class InitiatorCore {
         // The target will not abort it: reset the LU instead.
         this.#handoff.push({ kind: 'lun-reset', lun: e.lun });
       }
-    } else if (e.function === TmfFunction.LogicalUnitReset) {
-      if (pdu.response === TmfResponse.FunctionComplete) this.#afterLunReset(e.lun);
-      else if (e.done === null) {
-        this.#violation(new ConnectionError('ERR_TMF_FAILED', `LOGICAL UNIT RESET answered ${pdu.response}: recovering the session`));
+    } else if (pdu.response === TmfResponse.FunctionComplete) {
+      switch (e.function) {
+        case TmfFunction.LogicalUnitReset:
+          this.#afterTaskSetCleared(e.lun, e.cmdSN, null);
+          break;
+        case TmfFunction.TargetWarmReset:
+        case TmfFunction.ItNexusReset:
+          this.#afterTaskSetCleared(null, e.cmdSN, null);
+          break;
+        case TmfFunction.AbortTaskSet:
+          this.#afterTaskSetCleared(e.lun, e.cmdSN, 'ABORT TASK SET');
+          break;
+        case TmfFunction.ClearTaskSet:
+          this.#afterTaskSetCleared(e.lun, e.cmdSN, 'CLEAR TASK SET');
+          break;
+        default:
+          break;
       }
+    } else if (e.function === TmfFunction.LogicalUnitReset && e.done === null) {
+      this.#violation(new ConnectionError('ERR_TMF_FAILED', `LOGICAL UNIT RESET answered ${pdu.response}: recovering the session`));
     }
-    e.done?.(pdu.response);
+    e.done?.({ response: pdu.response, additionalResponseInformation: pdu.additionalResponseInformation });
   }
 
-  /** After a LUN RESET every task of the LU is gone at the target (SAM-5 §7.6): finish aborted ones, re-issue the rest. */
-  #afterLunReset(lun: bigint): void {
+  /**
+   * A TMF answered "Function complete" ended, at the target, this session's tasks on `lun` (every LUN
+   * when null) that it had received before the TMF: those with a CmdSN below the TMF's (SAM-5 §7;
+   * commands sent after it were not touched). Tasks being aborted are finished; the others are sent
+   * again after a reset (`abortedBy` null: they were collateral damage), or rejected with AbortError
+   * after ABORT TASK SET / CLEAR TASK SET, which asked for exactly that.
+   */
+  #afterTaskSetCleared(lun: bigint | null, before: number, abortedBy: string | null): void {
     for (const t of this.#pool.tasks) {
-      if (t.pending === null || t.pending.lun !== lun) continue;
+      if (t.pending === null || (lun !== null && t.pending.lun !== lun)) continue;
+      if ((t.state !== 'aborting' && t.state !== 'active') || !snLt(t.cmdSN, before)) continue;
       if (t.state === 'aborting') {
         this.#dropBursts(t);
         this.#pool.put(t);
-      } else if (t.state === 'active') {
+      } else if (abortedBy !== null) {
+        this.#finish(t, null, new AbortError(`the command was aborted by ${abortedBy}`));
+      } else {
         this.#dropBursts(t);
         t.resetProtocolState();
         t.state = 'queued';
@@ -967,7 +1037,10 @@ export class InitiatorCore {
     }
     for (const p of this.#waiters) if (!p.settled && p.deadline <= now) (expired ??= []).push(p);
     if (expired !== undefined) {
-      for (const p of expired) this.#cancel(p, new TimeoutError(`${opcodeName(p.cdb[0]!)} timed out after ${p.timeout} ms`));
+      for (const p of expired) {
+        const what = `${opcodeName(p.cdb[0]!)} timed out after ${p.timeout} ms`;
+        this.#cancel(p, (onTheWire) => new TimeoutError(onTheWire ? `${what} and was aborted (ABORT TASK sent to the target)` : `${what} before it was sent, and was dropped`));
+      }
     }
     for (const e of this.#tmf.expired(now)) this.#escalate(e);
     if (this.#link !== null && !this.#linkDown) {
@@ -981,9 +1054,9 @@ export class InitiatorCore {
     }
   };
 
-  /** An unanswered TMF: ABORT TASK escalates to LUN RESET, LUN RESET to connection recovery. */
+  /** An unanswered TMF: ABORT TASK escalates to LUN RESET, any other to connection recovery. */
   #escalate(e: TmfEntry): void {
-    e.done?.(new TimeoutError(`no answer to the task management request within ${this.#o.tmfTimeout} ms`));
+    e.done?.(new TimeoutError(`no answer to the task management request within ${e.timeoutMs} ms`));
     if (e.function === TmfFunction.AbortTask) {
       this.locks.forward(() => {
         if (!this.#tmf.resetPending(e.lun)) this.#sendTmf(TmfFunction.LogicalUnitReset, e.lun, null, this.#clock.now() + this.#o.tmfTimeout, null);

@@ -17,10 +17,37 @@ export type SessionEvent =
   | { type: 'connection-lost'; reason: string; error: Error }
   | { type: 'reconnected'; attempt: number; downMs: number }
   | { type: 'session-lost'; error: Error }
-  | { type: 'protocol-error'; error: Error };
+  | { type: 'protocol-error'; error: Error }
+  /** The session is closed (by close(), or a failed connect): the last event, then iterators end. */
+  | { type: 'closed'; error: Error };
 
 /** The names of {@link SessionEvent} types. */
 export type SessionEventType = SessionEvent['type'];
+
+/** Every {@link SessionEventType}, for checking names at registration. */
+export const SESSION_EVENT_TYPES: ReadonlySet<string> = new Set<SessionEventType>([
+  'unit-attention',
+  'scsi-async-event',
+  'logout-requested',
+  'connection-drop-requested',
+  'session-drop-requested',
+  'renegotiate-requested',
+  'vendor-async-event',
+  'connection-lost',
+  'reconnected',
+  'session-lost',
+  'protocol-error',
+  'closed',
+]);
+
+/**
+ * Validates an event name when a listener registers (seed 004: check once, at registration): a
+ * misspelt name would silently never fire. EventEmitter's own names and symbols pass.
+ */
+export function checkEventName(event: string | symbol, known: ReadonlySet<string>): void {
+  if (typeof event === 'symbol' || event === 'event' || event === 'newListener' || event === 'removeListener' || event === 'error') return;
+  if (!known.has(event)) throw new TypeError(`unknown event ${JSON.stringify(event)}: expected one of ${[...known].join(', ')}, or 'event'`);
+}
 
 const DEFAULT_MAX_QUEUED = 1024;
 

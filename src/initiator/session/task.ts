@@ -50,6 +50,28 @@ export interface Pending {
   reject: (e: Error) => void;
 }
 
+/**
+ * Names one command for the task management functions that refer to a task (ABORT TASK, QUERY TASK,
+ * RFC 7143 §11.5, RFC 7144): give it in the command's options, then to `Session.abortTask` or
+ * `Session.queryTask`. A handle names one command; it cannot be given to a second one.
+ */
+export class TaskHandle {
+  /** @internal The submission this handle names, once submitted. */
+  pending: Pending | null = null;
+
+  /**
+   * `'new'`: not submitted yet; `'queued'`: waiting for the window, the socket or a connection (the
+   * target knows nothing of it); `'sent'`: on the wire; `'settled'`: its caller has been answered.
+   */
+  get state(): 'new' | 'queued' | 'sent' | 'settled' {
+    const p = this.pending;
+    if (p === null) return 'new';
+    if (p.settled) return 'settled';
+    const t = p.task;
+    return t === null || t.state === 'queued' || t.state === 'free' ? 'queued' : 'sent';
+  }
+}
+
 /** A command slot. Fields are grouped by the path that writes them. */
 export class Task {
   readonly slot: number;

@@ -1,20 +1,35 @@
-// Task management requests the initiator has outstanding (RFC 7143 §11.5, §11.6): ABORT TASK for a
-// command its caller gave up on, LOGICAL UNIT RESET when an abort goes unanswered. Each has a deadline;
-// the core escalates what expires (ABORT TASK → LUN RESET → connection recovery).
+// Task management requests the initiator has outstanding (RFC 7143 §11.5, §11.6, RFC 7144): ABORT TASK
+// for a command its caller gave up on, LOGICAL UNIT RESET when an abort goes unanswered, and whatever
+// function the library's caller asks for. Each has a deadline; the core escalates what expires (ABORT
+// TASK → LUN RESET → connection recovery).
 
 import { Opcode, RESERVED_TAG, TmfFunction } from '../../pdu/constants.js';
 import type { TaskManagementRequestPdu } from '../../pdu/types.js';
+
+/** The target's answer to a TMF (RFC 7143 §11.6). */
+export interface TmfAnswer {
+  response: number;
+  /** RFC 7144 §4.2: QUERY ASYNCHRONOUS EVENT carries UADE DEPTH, SENSE KEY, ASC and ASCQ here. */
+  additionalResponseInformation: number;
+}
 
 /** One outstanding TMF. */
 export interface TmfEntry {
   itt: number;
   function: number;
   lun: bigint;
-  /** For ABORT TASK: the ITT of the task to abort. */
+  /** For ABORT TASK, QUERY TASK: the ITT of the task referred to. */
   referencedTaskTag: number;
+  /**
+   * The CmdSN the request carried: commands sent before it have lower CmdSNs, and only those can be
+   * affected by it (the target acts on what it received before the TMF).
+   */
+  cmdSN: number;
   deadline: number;
-  /** Resolves an awaited TMF (user-requested resets); null for internal ones. */
-  done: ((response: number | Error) => void) | null;
+  /** How long the target was given, for messages. */
+  timeoutMs: number;
+  /** Answers an awaited TMF (the library caller's); null for internal ones (abort, escalation). */
+  done: ((answer: TmfAnswer | Error) => void) | null;
 }
 
 /** Tags for non-command PDUs: the upper half of the ITT space, never 0xffffffff (RFC 7143 §11.2.1.8). */
@@ -40,9 +55,18 @@ export class TmfTracker {
   }
 
   /** Builds the request and records it (forward path: it is stamped with the current CmdSN). */
-  request(fn: number, lun: bigint, ref: { itt: number; cmdSN: number } | null, cmdSN: number, expStatSN: number, deadline: number, done: TmfEntry['done'] = null): { entry: TmfEntry; pdu: TaskManagementRequestPdu } {
+  request(
+    fn: number,
+    lun: bigint,
+    ref: { itt: number; cmdSN: number } | null,
+    cmdSN: number,
+    expStatSN: number,
+    deadline: number,
+    done: TmfEntry['done'] = null,
+    timeoutMs = 0,
+  ): { entry: TmfEntry; pdu: TaskManagementRequestPdu } {
     const itt = this.#tags.next();
-    const entry: TmfEntry = { itt, function: fn, lun, referencedTaskTag: ref?.itt ?? RESERVED_TAG, deadline, done };
+    const entry: TmfEntry = { itt, function: fn, lun, referencedTaskTag: ref?.itt ?? RESERVED_TAG, cmdSN, deadline, timeoutMs, done };
     this.#pending.set(itt, entry);
     return {
       entry,
@@ -56,8 +80,8 @@ export class TmfTracker {
         referencedTaskTag: ref?.itt ?? RESERVED_TAG,
         cmdSN,
         expStatSN,
-        // RFC 7143 §11.5.5: RefCmdSN is the aborted task's CmdSN (ABORT TASK only).
-        refCmdSN: fn === TmfFunction.AbortTask && ref !== null ? ref.cmdSN : cmdSN,
+        // RFC 7143 §11.5.5: RefCmdSN is the referenced task's CmdSN (ABORT TASK; QUERY TASK alike).
+        refCmdSN: (fn === TmfFunction.AbortTask || fn === TmfFunction.QueryTask) && ref !== null ? ref.cmdSN : cmdSN,
         expDataSN: 0,
       },
     };
