@@ -11,6 +11,7 @@ interface AdminArgs {
   args: string[];
   target: string | undefined;
   json: boolean;
+  grace: number | undefined;
 }
 
 function request(path: string, req: AdminRequest): Promise<AdminAnswer> {
@@ -49,7 +50,9 @@ function toRequest(a: AdminArgs): AdminRequest {
     return { cmd: 'lun-resize', lun: num(a.args[0], 'N'), size: a.args[1], ...target };
   }
   if (a.what === 'session' && a.verb === 'list') return { cmd: 'session-list' };
-  if (a.what === 'session' && a.verb === 'drop') return { cmd: 'session-drop', id: num(a.args[0], 'ID') };
+  if (a.what === 'session' && a.verb === 'drop') {
+    return { cmd: 'session-drop', id: num(a.args[0], 'ID'), ...(a.grace !== undefined && { graceMs: num(String(a.grace), '--grace') }) };
+  }
   throw new Error(`unknown admin command "${a.what} ${a.verb}" (lun list|add|remove|resize, session list|drop)`);
 }
 
@@ -63,7 +66,11 @@ export const adminCommand: CommandModule<object, AdminArgs> = {
       .positional('args', { type: 'string', array: true, default: [] as string[] })
       .option('socket', { type: 'string', demandOption: true, describe: 'the target\'s --admin-socket PATH' })
       .option('target', { type: 'string', describe: 'target IQN (when the server has several)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as never,
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+      .option('grace', {
+        type: 'number',
+        describe: 'session drop: ms the initiator has to log out (its commands in flight are answered) before the connection is closed [default: 2000]',
+      }) as never,
   handler: async (a) => {
     let answer: AdminAnswer;
     try {

@@ -17,6 +17,12 @@ import {
 import { TsiscsiError } from '../../src/errors.js';
 import { startAdminSocket } from '../../src/target/admin.js';
 import { WorkerTarget } from '../../src/target/workers.js';
+import type { LunEventMode } from '../../src/target/target-node.js';
+
+/** Shutdown budget (SIGTERM/SIGINT): logout grace, then aborted commands, then backends; well under 10 s in all. */
+const LOGOUT_GRACE_MS = 3000;
+const ABORT_WAIT_MS = 1000;
+const BACKEND_WAIT_MS = 3000;
 
 interface TargetArgs {
   portal: string[] | undefined;
@@ -30,6 +36,7 @@ interface TargetArgs {
   'log-level': string;
   'queue-depth': number | undefined;
   workers: number | undefined;
+  'lun-events': LunEventMode | undefined;
 }
 
 export const targetCommand: CommandModule<object, TargetArgs> = {
@@ -51,6 +58,11 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       .option('config', { type: 'string', describe: 'JSON config file (several targets, LUNs, ACLs, CHAP); see README' })
       .option('admin-socket', { type: 'string', describe: 'UNIX socket for `tsiscsi admin`' })
       .option('queue-depth', { type: 'number', describe: 'commands per session (MaxCmdSN window) [default: 128]' })
+      .option('lun-events', {
+        choices: ['both', 'unit-attention', 'async-event'] as const,
+        describe:
+          'how initiators hear of a LUN added, removed or resized: a unit attention (SPC-4) and an iSCSI SCSI Async Event, only one of them, or only the event (for initiators that mishandle unit attentions) [default: both]',
+      })
       .option('workers', {
         type: 'number',
         describe: 'run connections on N worker threads, each owning whole targets (see bench/README.md for what it buys)',
@@ -103,7 +115,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
     if ((cfg.workers ?? 0) > 0) return runWorkers(cfg, log, warnings);
     let server;
     try {
-      server = await buildServer(cfg, log);
+      server = await buildServer(cfg, log, args['lun-events'] === undefined ? {} : { lunEvents: args['lun-events'] });
       await server.listen();
     } catch (e) {
       await server?.close({ graceMs: 0 });
@@ -113,13 +125,19 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
     const admin = cfg.adminSocket !== undefined ? await startAdminSocket(server, cfg.adminSocket, log) : undefined;
     printHowToReach(server.bound, server.targets().map((t) => t.name), server.targets().some((t) => t.chap.length > 0));
     let stopping = false;
+    // Seed 000 order: stop accepting (listeners, admin socket), ask initiators to log out, wait a bounded
+    // time for their I/O, close what is left, flush and close the backends, exit. A second signal exits at once.
     const stop = async (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting without waiting');
+        process.exit(1);
+      }
       stopping = true;
       log.info({ signal }, 'stopping: asking initiators to log out');
       await admin?.close();
-      await server.close({ graceMs: 5000 });
-      process.exit(0);
+      const summary = await server.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
+      if (!summary.clean) log.error({ problems: summary.problems }, 'stopped, but not cleanly');
+      process.exit(summary.clean ? 0 : 1);
     };
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -164,6 +164,11 @@ export interface TaskManagementEvent {
   nexus: ItNexus;
   /** Initiator task tags of this LU's tasks the transport aborted (their AbortSignals fire). */
   aborted: readonly number[];
+  /**
+   * The I_T nexuses (ids) whose tasks on this LU were aborted, the issuing one included. CLEAR TASK SET
+   * tells the others with COMMANDS CLEARED BY ANOTHER INITIATOR; absent, the LU counts its own tasks.
+   */
+  abortedNexuses?: readonly string[];
 }
 
 /** The resets and TMF side effects a logical unit applies (SAM-5 resets and §7). */
@@ -448,8 +453,7 @@ export class LogicalUnit implements LogicalUnitHandle {
     // SAM-5, unit attention conditions: every command but INQUIRY, REPORT LUNS and REQUEST SENSE reports (and so
     // clears) the oldest pending unit attention instead of running.
     if (nexus.ua.length !== 0 && (d === undefined || (d.flags & F_UA_EXEMPT) === 0)) {
-      const ua = nexus.ua.shift() as number;
-      return this.#check(SENSE_KEY.UNIT_ATTENTION, ua);
+      return this.#check(SENSE_KEY.UNIT_ATTENTION, this.takeUnitAttention(nexus) as number);
     }
     if (d === undefined) {
       // SPC-4 §4.5, sense keys / libiscsi: an unknown service action of a known opcode is INVALID FIELD IN
@@ -555,9 +559,17 @@ export class LogicalUnit implements LogicalUnitHandle {
     return this.#nexuses.get(nexusId)?.ua ?? [];
   }
 
-  /** @internal Removes and returns the oldest pending unit attention (REQUEST SENSE). */
+  /**
+   * @internal Removes and returns the oldest pending unit attention, as it is reported (CHECK
+   * CONDITION or REQUEST SENSE). REPORTED LUNS DATA HAS CHANGED is a condition of the target device,
+   * not of one LU: once reported through any LU over an I_T nexus it is cleared on every LU for that
+   * nexus (SAM-5 unit attention conditions; SPC-4 Extended INQUIRY Data VPD page, LUICLR "shall be set
+   * to one"), so an initiator sees it once per inventory change, not once per LU it talks to.
+   */
   takeUnitAttention(nexus: NexusState): number | undefined {
-    return nexus.ua.shift();
+    const ua = nexus.ua.shift();
+    if (ua === ASC.REPORTED_LUNS_DATA_HAS_CHANGED) this.host.reportedLuns(nexus.id);
+    return ua;
   }
 
   /** @internal Drops pending conditions with this code for one nexus. */
@@ -663,8 +675,10 @@ export class LogicalUnit implements LogicalUnitHandle {
         this.reset(ev.type);
         return;
       case 'i-t-nexus-reset':
-      case 'clear-task-set':
         this.reset(ev.type, ev.nexus);
+        return;
+      case 'clear-task-set':
+        this.reset(ev.type, ev.nexus, ev.abortedNexuses);
         return;
       case 'abort-task':
       case 'abort-task-set':
@@ -676,29 +690,41 @@ export class LogicalUnit implements LogicalUnitHandle {
   /**
    * Applies a reset (SAM-5, resets) or the unit attention side of a TMF:
    * - 'logical-unit-reset': BUS DEVICE RESET FUNCTION OCCURRED (29h/03h) to every nexus;
-   * - 'target-warm-reset' / 'target-cold-reset': a hard reset, POWER ON, RESET, OR BUS DEVICE RESET
-   *   OCCURRED (29h/00h), the code SAM-5 gives a hard reset when the transport names no other (RFC 7143 names none);
-   * - both release the SPC-2 reservation, PREVENT state and mode parameters to their defaults;
+   * - 'target-warm-reset': a hard reset, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h), the
+   *   code SAM-5 gives a hard reset when the transport names no other (RFC 7143 names none);
+   * - 'target-cold-reset': RFC 7143 §11.5.1 makes it a power on event: POWER ON OCCURRED (29h/01h), and
+   *   persistent reservations survive only if APTPL kept them (SPC-4 §5.13.5: without it, registrations
+   *   and the reservation do not outlive a power loss);
+   * - all three release the SPC-2 reservation, PREVENT state and mode parameters to their defaults;
    * - 'i-t-nexus-reset': {@link nexusLost} for `nexus`;
    * - 'clear-task-set': COMMANDS CLEARED BY ANOTHER INITIATOR (2Fh/00h) to every other nexus that
-   *   had tasks in the task set (SAM-5 §7, CLEAR TASK SET; the task set is shared, TST=000b).
+   *   had tasks in the task set (SAM-5 §7, CLEAR TASK SET; the task set is shared, TST=000b): those in
+   *   `cleared` when the transport says whose tasks it aborted (tasks still receiving Data-Out count),
+   *   else those with tasks running here.
    * Aborting the affected tasks is the transport's job, through each task's AbortSignal.
    */
-  reset(kind: LuResetKind, nexus?: ItNexus | string): void {
+  reset(kind: LuResetKind, nexus?: ItNexus | string, cleared?: readonly string[]): void {
     const nexusId = typeof nexus === 'string' ? nexus : nexus?.id;
     switch (kind) {
       case 'logical-unit-reset':
         this.#hardReset(ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
         return;
       case 'target-warm-reset':
-      case 'target-cold-reset':
         this.#hardReset(ASC.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED);
+        return;
+      case 'target-cold-reset':
+        if (!this.pr.aptpl) this.pr.assign(new PersistentReservations());
+        this.#hardReset(ASC.POWER_ON_OCCURRED);
         return;
       case 'i-t-nexus-reset':
         if (nexusId === undefined) throw new TypeError('an I_T nexus reset needs the nexus');
         this.nexusLost(nexusId);
         return;
       case 'clear-task-set':
+        if (cleared !== undefined) {
+          for (const id of new Set(cleared)) if (id !== nexusId) this.#queue(this.#stateById(id), ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+          return;
+        }
         for (const st of this.#nexuses.values()) {
           if (st.id !== nexusId && st.inflight !== 0) this.#queue(st, ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
         }
@@ -725,8 +751,10 @@ export class LogicalUnit implements LogicalUnitHandle {
   /**
    * Changes the capacity through the backend, then reports CAPACITY DATA HAS CHANGED (2Ah/09h,
    * SBC-3, capacity changes) to every nexus; READ CAPACITY and the block descriptor report the new size.
+   * `unitAttention: false` leaves the unit attention out, for a transport that reports the change
+   * another way (an iSCSI SCSI Asynchronous Event, see the target's `lunEvents`).
    */
-  async resize(blocks: number): Promise<void> {
+  async resize(blocks: number, opts: { unitAttention?: boolean } = {}): Promise<void> {
     if (!Number.isSafeInteger(blocks) || blocks < 1 || !Number.isSafeInteger(blocks * this.blockSize)) {
       throw new RangeError(`cannot resize to ${blocks} blocks of ${this.blockSize} bytes`);
     }
@@ -734,17 +762,37 @@ export class LogicalUnit implements LogicalUnitHandle {
       throw new TypeError(`the ${this.backend.kind} backend cannot be resized`);
     }
     await this.backend.resize(blocks);
-    this.establishUnitAttention(ASC.CAPACITY_DATA_HAS_CHANGED);
+    if (opts.unitAttention !== false) this.establishUnitAttention(ASC.CAPACITY_DATA_HAS_CHANGED);
   }
 
   /**
-   * Removes the LU (ARCHITECTURE "Removal and teardown"): new commands are refused with LOGICAL UNIT
-   * NOT SUPPORTED, the ones in flight complete, then the backend is closed. Idempotent.
+   * Removes the LU in three steps (seed 003), each done once whatever the number of calls:
+   * 1. new commands are refused with LOGICAL UNIT NOT SUPPORTED, and the ones in flight (running or
+   *    queued in the task set) run to completion: every response reaches the command that asked;
+   * 2. the owner cleans up: the backend is closed, after which nothing calls it again;
+   * 3. the LU's own state is reset and let go: unit attentions, nexus table, SPC-2 reservation, held
+   *    copy results.
+   * `onStep` hears of each step as it ends (events, tests). Resolves after step 3; a backend that
+   * fails to close rejects it, with steps 1 and 3 done all the same.
    */
-  remove(): Promise<void> {
+  remove(onStep?: (step: 'flushed' | 'cleaned-up' | 'reset') => void): Promise<void> {
     if (this.#removing === null) {
       this.#removed = true;
-      this.#removing = this.#tasks.whenIdle().then(() => this.backend.close());
+      this.#removing = (async () => {
+        await this.#tasks.whenIdle();
+        onStep?.('flushed');
+        try {
+          await this.backend.close();
+          onStep?.('cleaned-up');
+        } finally {
+          this.#nexuses.clear();
+          this.#lost.length = 0;
+          this.reservationHolder = null;
+          this.copyResults.discard();
+          this.#preventCount = 0;
+          onStep?.('reset');
+        }
+      })();
     }
     return this.#removing;
   }

@@ -22,6 +22,12 @@ export interface ScsiTargetDeviceOptions {
   revision?: string;
   /** Options applied to every LU created by {@link ScsiTargetDevice.add} unless it overrides them. */
   defaults?: Partial<Omit<LogicalUnitOptions, 'lun' | 'backend' | 'host'>>;
+  /**
+   * Whether a change of the LUN inventory establishes REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh) as a
+   * unit attention for every I_T nexus (SPC-4 REPORT LUNS). Default true; false when the transport
+   * reports the change another way (see {@link ScsiTargetDevice.inventoryUnitAttention}).
+   */
+  inventoryUnitAttention?: boolean;
 }
 
 /** Target-wide resets a transport passes on (RFC 7143 §11.5.1 TARGET WARM / COLD RESET). */
@@ -44,40 +50,64 @@ export class ScsiTargetDevice implements LuHost {
   readonly #opts: ScsiTargetDeviceOptions;
   readonly #luns = new Map<number, LogicalUnit>();
   readonly #nexuses = new Set<string>();
+  /** LUNs whose removal has not finished: their number cannot be reused until it has (seed 003). */
+  readonly #removing = new Map<number, Promise<void>>();
   #aborter: TaskAborter | undefined;
   #closed = false;
+  /**
+   * A LUN inventory change establishes REPORTED LUNS DATA HAS CHANGED as a unit attention (true, the
+   * default, SPC-4) or not (false: the transport reports it, e.g. as an iSCSI SCSI Asynchronous Event).
+   */
+  inventoryUnitAttention: boolean;
 
   constructor(opts: ScsiTargetDeviceOptions) {
     this.targetName = opts.targetName;
     this.#opts = opts;
+    this.inventoryUnitAttention = opts.inventoryUnitAttention ?? true;
   }
 
   /**
    * Creates the logical unit `lun` over `backend` (which it then owns). Every I_T nexus gets
-   * REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh, SPC-4 §6.33) on every LU, the new one included, so an
-   * initiator learns of it through whichever LU it talks to next.
+   * REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh, SPC-4 REPORT LUNS) on every LU, the new one included, so
+   * an initiator learns of it through whichever LU it talks to next; reporting it through one LU
+   * clears it on all of them for that nexus (LUICLR, see {@link LogicalUnit.takeUnitAttention}).
+   * A LUN still being removed cannot be added again until its removal has finished.
    */
   add(lun: number, backend: BlockBackend, opts: Partial<Omit<LogicalUnitOptions, 'lun' | 'backend' | 'host'>> = {}): LogicalUnit {
     if (this.#closed) throw new Error('the SCSI target device is closed');
     if (this.#luns.has(lun)) throw new RangeError(`LUN ${lun} already exists on ${this.targetName}`);
+    if (this.#removing.has(lun)) throw new RangeError(`LUN ${lun} of ${this.targetName} is still being removed`);
     const lu = new LogicalUnit({ targetName: this.targetName, ...this.#opts.defaults, ...opts, lun, backend, host: this });
     this.#luns.set(lun, lu);
-    for (const l of this.#luns.values()) l.establishUnitAttention(ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
+    this.#inventoryChanged();
     return lu;
   }
 
   /**
-   * Removes LUN `lun`: it stops answering at once (commands to it get LOGICAL UNIT NOT SUPPORTED),
-   * the commands in flight complete, its backend is closed, and the other LUs report REPORTED LUNS
-   * DATA HAS CHANGED to every nexus. Resolves false when there was no such LUN.
+   * Removes LUN `lun` (seed 003, see {@link LogicalUnit.remove}): it leaves the inventory at once
+   * (commands to it get LOGICAL UNIT NOT SUPPORTED, REPORT LUNS no longer lists it, the other LUs
+   * report REPORTED LUNS DATA HAS CHANGED), the commands in flight complete and are answered, its
+   * backend is closed once, then its state is reset. Resolves false when there was no such LUN.
    */
-  async remove(lun: number): Promise<boolean> {
+  async remove(lun: number, onStep?: (step: 'flushed' | 'cleaned-up' | 'reset') => void): Promise<boolean> {
     const lu = this.#luns.get(lun);
     if (lu === undefined) return false;
     this.#luns.delete(lun);
-    for (const l of this.#luns.values()) l.establishUnitAttention(ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
-    await lu.remove();
+    this.#inventoryChanged();
+    const done = lu.remove(onStep).finally(() => this.#removing.delete(lun));
+    this.#removing.set(lun, done);
+    await done;
     return true;
+  }
+
+  /** LUNs removed whose removal has not finished yet. */
+  get removing(): number[] {
+    return [...this.#removing.keys()].sort((a, b) => a - b);
+  }
+
+  #inventoryChanged(): void {
+    if (!this.inventoryUnitAttention) return;
+    for (const l of this.#luns.values()) l.establishUnitAttention(ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
   }
 
   /** The logical unit at `lun`, if any. */
@@ -181,12 +211,15 @@ export class ScsiTargetDevice implements LuHost {
     }
   }
 
-  /** Removes every LU (closing their backends); later commands see no LUNs. Idempotent. */
+  /**
+   * Removes every LU (closing their backends) and waits for removals already under way; later
+   * commands see no LUNs. Idempotent.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const all = [...this.#luns.values()];
     this.#luns.clear();
-    await Promise.all(all.map((l) => l.remove()));
+    await Promise.all([...all.map((l) => l.remove()), ...this.#removing.values()]);
   }
 
   #noLogicalUnit(cmd: ScsiCommand): ScsiResponse {

@@ -14,7 +14,7 @@ export type AdminRequest =
   | { cmd: 'lun-remove'; lun: number; target?: string }
   | { cmd: 'lun-resize'; lun: number; size: string; target?: string }
   | { cmd: 'session-list' }
-  | { cmd: 'session-drop'; id: number };
+  | { cmd: 'session-drop'; id: number; graceMs?: number };
 
 export type AdminAnswer = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -33,8 +33,10 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
         for (const t of name2targets(server, req.target)) {
           for (const lun of t.device.luns()) {
             const lu = t.device.get(lun)!;
-            out.push({ target: t.name, lun, blocks: lu.blocks, blockSize: lu.blockSize, bytes: lu.blocks * lu.blockSize, readOnly: lu.readOnly, inFlight: lu.inFlight });
+            out.push({ target: t.name, lun, state: 'serving', blocks: lu.blocks, blockSize: lu.blockSize, bytes: lu.blocks * lu.blockSize, readOnly: lu.readOnly, inFlight: lu.inFlight });
           }
+          // A LUN whose removal is under way: out of the inventory, its last commands still finishing.
+          for (const lun of t.device.removing) out.push({ target: t.name, lun, state: 'removing' });
         }
         return { ok: true, result: out };
       }
@@ -43,12 +45,19 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
         const t = pick(req.target);
         if (t.device.get(req.lun) !== undefined) throw new Error(`LUN ${req.lun} already exists on ${t.name}`);
         const backend = await openBackend(req.spec);
-        t.addLun(req.lun, backend);
+        try {
+          t.addLun(req.lun, backend);
+        } catch (e) {
+          await backend.close();
+          throw e;
+        }
         return { ok: true, result: { target: t.name, lun: req.lun, blocks: backend.blocks, blockSize: backend.blockSize } };
       }
       case 'lun-remove': {
+        // Answers once the three steps are done (seed 003): the LUN refuses new work at once, what was
+        // in flight is answered, the backend is closed, the LU's state reset.
         const t = pick(req.target);
-        const removed = await t.device.remove(req.lun);
+        const removed = await t.removeLun(req.lun);
         if (!removed) throw new Error(`no LUN ${req.lun} on ${t.name}`);
         return { ok: true, result: { target: t.name, lun: req.lun, removed: true } };
       }
@@ -64,9 +73,10 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
       case 'session-list':
         return { ok: true, result: server.sessions() };
       case 'session-drop': {
-        const dropped = await server.dropSession(req.id);
-        if (!dropped) throw new Error(`no session ${req.id}`);
-        return { ok: true, result: { id: req.id, dropped: true } };
+        if (req.graceMs !== undefined && (!Number.isInteger(req.graceMs) || req.graceMs < 0)) throw new Error(`grace ${req.graceMs} ms is not a whole number of ms`);
+        const r = await server.dropSession(req.id, req.graceMs === undefined ? {} : { graceMs: req.graceMs });
+        if (!r.found) throw new Error(`no session ${req.id}`);
+        return { ok: true, result: { id: req.id, dropped: true, loggedOut: r.loggedOut } };
       }
       default:
         throw new Error(`unknown admin command ${(req as { cmd: string }).cmd}`);
@@ -86,7 +96,10 @@ function name2targets(server: TargetServer, name: string | undefined) {
 export async function startAdminSocket(server: TargetServer, path: string, log: Logger): Promise<{ close(): Promise<void> }> {
   // A stale socket file from a crashed run would make listen fail.
   rmSync(path, { force: true });
+  const clients = new Set<Socket>();
   const srv: Server = createServer((sock: Socket) => {
+    clients.add(sock);
+    sock.once('close', () => clients.delete(sock));
     let buf = '';
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
@@ -120,12 +133,14 @@ export async function startAdminSocket(server: TargetServer, path: string, log: 
   });
   log.info({ path }, 'admin socket listening');
   return {
+    // Stops accepting and hangs up on clients still connected (an answer still being worked out is lost).
     close: () =>
       new Promise<void>((r) => {
         srv.close(() => {
           rmSync(path, { force: true });
           r();
         });
+        for (const c of clients) c.destroy();
       }),
   };
 }

@@ -78,6 +78,8 @@ export class TargetConnection {
 
   #resumeReading(): void {
     if (this.#state !== 'closing' && this.#state !== 'closed') this.socket.resume();
+    // Reads held back while the peer was not reading may start now (issue 9).
+    this.#ffp?.outputDrained();
   }
 
   #send = (pdu: TargetPdu): void => {
@@ -207,6 +209,7 @@ export class TargetConnection {
         text: new TargetTextResponder({ sendTargets: (c, v) => this.#server.sendTargets(this, c, v) }),
         clock: this.#server.clock,
         log: this.#log,
+        congested: () => this.#writer.congested,
       },
       {
         cid: params.cid,
@@ -231,10 +234,12 @@ export class TargetConnection {
 
   /**
    * Closes the connection. Order (seed 000): stop the login timer and PDU processing, stop the
-   * engine (aborting its tasks, their completions go nowhere), flush or drop the writer, close the
-   * socket, then detach from the session and check nothing is left.
+   * engine (its ping timer, then its tasks: aborted, their completions go nowhere; waited for up to
+   * `abortWaitMs`, the backstop against a backend that ignores its AbortSignal), flush or drop the
+   * writer, close the socket, detach from the session, and last check that nothing scheduled is left
+   * that could still reach this connection.
    */
-  async close(reason: string, opts: { linger?: boolean; logout?: boolean } = {}): Promise<void> {
+  async close(reason: string, opts: { linger?: boolean; logout?: boolean; abortWaitMs?: number } = {}): Promise<void> {
     if (this.#state === 'closing' || this.#state === 'closed') return this.closed;
     const wasFfp = this.#state === 'ffp';
     this.#state = 'closing';
@@ -243,7 +248,11 @@ export class TargetConnection {
     this.#loginTimer = undefined;
     this.#framer.pause();
     this.socket.pause();
-    if (this.#ffp !== undefined) await this.#ffp.stop(reason);
+    let stragglers: number[] = [];
+    if (this.#ffp !== undefined) stragglers = await this.#ffp.stop(reason, opts.abortWaitMs ?? 5000);
+    if (stragglers.length > 0) {
+      this.#log.warn({ itts: stragglers.map((i) => `0x${i.toString(16)}`) }, 'closing with commands the backend has not ended: their completions will be dropped');
+    }
     if (opts.linger) {
       // Let the last response (Logout Response, a login reject) reach the peer before closing.
       this.#writer.flushNow();
@@ -269,7 +278,28 @@ export class TargetConnection {
     } else {
       this.#log.debug({ reason }, 'connection closed');
     }
+    this.#checkNothingLeft();
     this.#resolveClosed();
+  }
+
+  /**
+   * Seed 000's final step: once closed, nothing scheduled may still reach this connection. Its timers
+   * are cancelled, the engine is stopped (a late completion is dropped there), the writer refuses PDUs
+   * and the socket is destroyed; a violation is a bug, reported loudly.
+   */
+  #checkNothingLeft(): void {
+    const left = this.leftovers;
+    if (left.length > 0) this.#log.error({ left }, 'connection closed with work still scheduled (a teardown bug)');
+  }
+
+  /** What is still scheduled on this connection: nothing once it is closed (tests check it too). */
+  get leftovers(): string[] {
+    const left: string[] = [];
+    if (this.#loginTimer !== undefined) left.push('login timer');
+    if (this.#ffp !== undefined && !this.#ffp.stopped) left.push('engine not stopped');
+    if (this.#ffp?.timerArmed === true) left.push('ping timer');
+    if (!this.socket.destroyed) left.push('socket');
+    return left;
   }
 
   get closeReason(): string {

@@ -50,6 +50,8 @@ export interface FfpHost {
   text: TextResponder;
   clock: Clock;
   log: Logger;
+  /** True while the socket holds more than its high-water mark (the peer reads slower than we send). */
+  congested?: () => boolean;
 }
 
 export interface FfpOptions {
@@ -70,10 +72,17 @@ export interface FfpOptions {
   nopTimeout?: number;
   /** Immediate SCSI commands allowed at once beyond the window. */
   maxImmediate?: number;
+  /**
+   * Data-In bytes of read commands started and not yet answered (bytes). Beyond it, or while the socket
+   * is congested, commands wait to start: a peer that never reads cannot make the target hold
+   * queueDepth × MAXIMUM TRANSFER LENGTH of read data (issue 9: 1 GiB per connection before).
+   */
+  maxReadInFlight?: number;
 }
 
 const DEFAULT_MAX_WRITE_BUFFER = 32 * 1024 * 1024;
 const DEFAULT_MAX_BUFFERED_WRITE = 128 * 1024 * 1024;
+const DEFAULT_MAX_READ_IN_FLIGHT = 32 * 1024 * 1024;
 
 export class FullFeatureConnection {
   readonly session: TargetSession;
@@ -92,6 +101,12 @@ export class FullFeatureConnection {
   /** Bytes of write buffers allocated, and the writes waiting for room (oldest first). */
   #bufferedWrite = 0;
   readonly #waitingForBuffer: TargetTask[] = [];
+  /** Read commands started and not finished, their Data-In bytes, and the commands waiting to start (in order). */
+  readonly #readsInFlight = new Set<TargetTask>();
+  #readBytesInFlight = 0;
+  readonly #maxReadInFlight: number;
+  readonly #waitingToRun: TargetTask[] = [];
+  #startingWaiters = false;
   // Liveness (RFC 7143 §11.18/§11.19): any PDU from the initiator counts (open-iscsi #97).
   #lastHeard: number;
   #pingTtt: number | undefined;
@@ -110,6 +125,7 @@ export class FullFeatureConnection {
     this.#maxWriteBuffer = opts.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER;
     this.#maxBufferedWrite = opts.maxBufferedWrite ?? DEFAULT_MAX_BUFFERED_WRITE;
     this.#maxImmediate = opts.maxImmediate ?? 8;
+    this.#maxReadInFlight = opts.maxReadInFlight ?? DEFAULT_MAX_READ_IN_FLIGHT;
     this.#r2t = new R2TTable(Math.max(1, session.params.maxOutstandingR2T) * (session.queueDepth + this.#maxImmediate));
     this.#nopInterval = opts.nopInterval ?? 0;
     this.#nopTimeout = opts.nopTimeout ?? 15_000;
@@ -158,28 +174,44 @@ export class FullFeatureConnection {
 
   /**
    * Stops the engine (teardown, seed 000): timers first, then PDU processing; running tasks are
-   * aborted and their completions go nowhere. Returns when every task has finished.
+   * aborted and their completions go nowhere. Resolves when every task has finished, or after
+   * `waitMs` (the backstop against a backend that ignores its AbortSignal) with the ITTs of the tasks
+   * still running: whatever they do later reaches nothing, since the engine is stopped.
    */
-  async stop(reason: string): Promise<void> {
-    if (this.#stopped) return;
+  async stop(reason: string, waitMs = Infinity): Promise<number[]> {
+    if (this.#stopped) return [];
     this.#stopped = true;
     this.#pingTimer?.cancel();
     this.#pingTimer = undefined;
     this.#held.clear();
-    const pending: Promise<void>[] = [];
+    const pending: TargetTask[] = [];
     for (const t of this.session.tasks.values()) {
       if (t.state === 'done') continue;
       t.aborted = true;
       t.abort.abort(new Error(`connection closed: ${reason}`));
       this.#r2t.retireTask(t.itt);
       if (t.state === 'data-out') this.#finishTask(t);
-      pending.push(t.finished);
+      pending.push(t);
     }
-    await Promise.all(pending);
+    // Commands still waiting to start never reach the SCSI layer.
+    for (const t of this.#waitingToRun.splice(0)) this.#finishTask(t);
+    const all = Promise.all(pending.map((t) => t.finished));
+    if (waitMs === Infinity) await all;
+    else {
+      let timer: TimerHandle | undefined;
+      await Promise.race([all, new Promise<void>((r) => (timer = this.#host.clock.setTimeout(r, waitMs)))]);
+      timer?.cancel();
+    }
+    return pending.filter((t) => t.state !== 'done').map((t) => t.itt);
   }
 
   get stopped(): boolean {
     return this.#stopped;
+  }
+
+  /** True while a liveness timer is armed (teardown checks none is left once stopped). */
+  get timerArmed(): boolean {
+    return this.#pingTimer !== undefined;
   }
 
   // --- CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1 of RFC 3720) ---------------------------------
@@ -452,8 +484,59 @@ export class FullFeatureConnection {
   }
 
   #run(task: TargetTask): void {
-    const execute = this.#host.execute!;
     task.state = 'running';
+    // In arrival order: a command waits while one before it waits (task attributes keep their meaning).
+    if (this.#waitingToRun.length > 0 || !this.#mayStart(task)) {
+      this.#waitingToRun.push(task);
+      return;
+    }
+    this.#start(task);
+  }
+
+  /** Room for the task's Data-In: under maxReadInFlight (one read always may) and the socket not congested. */
+  #mayStart(task: TargetTask): boolean {
+    if (task.readLength === 0) return true;
+    if (this.#host.congested?.() === true) return false;
+    return this.#readBytesInFlight === 0 || this.#readBytesInFlight + task.readLength <= this.#maxReadInFlight;
+  }
+
+  /** Starts what waits, while there is room (after a read finished or the socket drained). */
+  #startWaiting(): void {
+    if (this.#startingWaiters) return;
+    this.#startingWaiters = true;
+    try {
+      while (this.#waitingToRun.length > 0 && !this.#stopped) {
+        const t = this.#waitingToRun[0]!;
+        if (t.aborted) {
+          this.#waitingToRun.shift();
+          this.#finishTask(t);
+          continue;
+        }
+        if (!this.#mayStart(t)) return;
+        this.#waitingToRun.shift();
+        this.#start(t);
+      }
+    } finally {
+      this.#startingWaiters = false;
+    }
+  }
+
+  /** The socket drained below its high-water mark: reads that waited for it may start. */
+  outputDrained(): void {
+    this.#startWaiting();
+  }
+
+  /** Data-In bytes of reads started and not finished (for counters and tests). */
+  get readBytesInFlight(): number {
+    return this.#readBytesInFlight;
+  }
+
+  #start(task: TargetTask): void {
+    const execute = this.#host.execute!;
+    if (task.readLength > 0) {
+      this.#readsInFlight.add(task);
+      this.#readBytesInFlight += task.readLength;
+    }
     let dataOut: Buffer | null = null;
     // Everything arrived while the write waited for a buffer: the PDU buffers themselves will do.
     if (task.write && task.buffer === null && task.parts.length > 0) task.buffer = task.parts.length === 1 ? task.parts[0]! : Buffer.concat(task.parts);
@@ -613,6 +696,10 @@ export class FullFeatureConnection {
   #finishTask(task: TargetTask): void {
     if (task.state === 'done') return;
     this.#releaseSlot(task);
+    if (this.#readsInFlight.delete(task)) {
+      this.#readBytesInFlight -= task.readLength;
+      this.#startWaiting();
+    }
     this.#r2t.retireTask(task.itt);
     task.buffer = null;
     task.parts.length = 0;
@@ -628,7 +715,9 @@ export class FullFeatureConnection {
   abandon(task: TargetTask): void {
     this.#r2t.retireTask(task.itt);
     task.outstandingR2T = 0;
-    if (task.state === 'data-out') this.#finishTask(task);
+    const waiting = this.#waitingToRun.indexOf(task);
+    if (waiting >= 0) this.#waitingToRun.splice(waiting, 1);
+    if (task.state === 'data-out' || waiting >= 0) this.#finishTask(task);
   }
 
   /** The negotiated connection values (MaxRecvDataSegmentLength may change in full feature phase). */

@@ -2,10 +2,12 @@
 // assignment, session reinstatement by InitiatorName + ISID, RFC 7143 §6.3.5), discovery answers and
 // orderly shutdown.
 
+import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
+// The bounded, never-pending-without-delivering event channel (seed 004) both ends use.
+import { EventChannel, checkEventName, type EventIterator } from '../initiator/session/events.js';
 import { AsyncEvent, LoginStatus, Opcode } from '../pdu/constants.js';
-import { lunToField } from '../pdu/lun.js';
 import type { LoginResponsePdu } from '../pdu/types.js';
 import { realClock, type Clock } from '../session/clock.js';
 import type { ChapSecret } from '../session/chap.js';
@@ -14,7 +16,7 @@ import { TargetConnection } from './connection.js';
 import type { FullFeatureConnection } from './ffp.js';
 import { LoginRefusal, type LoginContext, type LoginDone, type LoginRegistry } from './login.js';
 import { TargetSession } from './session.js';
-import type { TargetNode, ChapAccount } from './target-node.js';
+import type { TargetNode, ChapAccount, LunEventMode, TargetNodeEvent } from './target-node.js';
 import type { SendTargetsEntry } from './text.js';
 import { TaskManager } from './tmf.js';
 
@@ -42,7 +44,44 @@ export interface TargetServerOptions {
   policy?: Partial<NegotiationPolicy>;
   /** CHAP for discovery sessions; none by default. */
   discoveryChap?: { accounts: ChapAccount[]; mutual?: ChapAccount };
+  /** How LUN inventory and capacity changes reach initiators, for every target (see {@link LunEventMode}). */
+  lunEvents?: LunEventMode;
   clock?: Clock;
+}
+
+/** What the server reports: session up/down, LUN changes, task management, backend failures. */
+export type TargetEvent =
+  | TargetNodeEvent
+  | { type: 'session-up'; session: SessionInfo }
+  | { type: 'session-down'; session: SessionInfo; reason: string; logout: boolean }
+  | { type: 'stopping' }
+  | { type: 'stopped'; clean: boolean };
+
+/** The names of {@link TargetEvent} types. */
+export type TargetEventType = TargetEvent['type'];
+
+const TARGET_EVENT_TYPES: ReadonlySet<string> = new Set<TargetEventType>([
+  'lun-added',
+  'lun-removing',
+  'lun-removed',
+  'lun-resized',
+  'task-management',
+  'backend-error',
+  'session-up',
+  'session-down',
+  'stopping',
+  'stopped',
+]);
+
+/** What {@link TargetServer.close} found: whether everything ended within its bounds. */
+export interface CloseSummary {
+  /** Every connection and backend closed within the time allowed, every flush succeeded. */
+  clean: boolean;
+  /** Sessions that logged out when asked, and those closed by force after the grace period. */
+  loggedOut: number;
+  forced: number;
+  /** Problems met (a flush that failed, a backend that did not close in time). */
+  problems: string[];
 }
 
 export interface ResolvedServerOptions {
@@ -70,7 +109,12 @@ export interface SessionInfo {
   createdAt: string;
 }
 
-export class TargetServer {
+/**
+ * The target server. Events (session up/down, LUNs added, removed and resized, task management,
+ * backend failures) come as EventEmitter events named by `type` (and `'event'` for all) and through
+ * {@link events}, an async iterator that never says an event is pending without delivering it.
+ */
+export class TargetServer extends EventEmitter {
   readonly log: Logger;
   readonly clock: Clock;
   readonly options: ResolvedServerOptions;
@@ -86,13 +130,27 @@ export class TargetServer {
   readonly #reinstating = new Set<TargetSession>();
   #nextTsih = 1;
   #closing = false;
+  #closed: Promise<CloseSummary> | null = null;
+  #lunEvents: LunEventMode | undefined;
+  readonly #events: EventChannel<TargetEvent>;
+  /** Session summaries kept from attach to detach, so a session-down event can say what went down. */
+  readonly #infoOf = new Map<TargetSession, SessionInfo>();
   /** Discovery sessions have no logical units: their task manager sees nothing. */
   readonly discoveryTmf: TaskManager;
   /** Addresses actually bound, once listening. */
   bound: Portal[] = [];
 
   constructor(opts: TargetServerOptions) {
+    super();
     this.log = opts.log ?? pino({ level: 'silent' });
+    this.#lunEvents = opts.lunEvents;
+    this.#events = new EventChannel<TargetEvent>((e) => {
+      // Listeners run after the current section of work: one that throws cannot tear the server's state.
+      queueMicrotask(() => {
+        this.emit(e.type, e);
+        this.emit('event', e);
+      });
+    });
     this.clock = opts.clock ?? realClock;
     this.#portals = opts.portals;
     this.#policy = opts.policy ?? {};
@@ -118,10 +176,54 @@ export class TargetServer {
   addTarget(node: TargetNode): void {
     if (this.#targets.has(node.name)) throw new RangeError(`target ${node.name} is defined twice`);
     this.#targets.set(node.name, node);
+    if (this.#lunEvents !== undefined) node.lunEvents = this.#lunEvents;
+    node.emit = (e) => this.#events.emit(e);
     node.dropAll = (reason) => {
       // Linger, so the TMF response queued just before reaches the initiator.
       for (const [s, c] of this.#connOf) if (s.targetName === node.name) void c.close(reason, { linger: true });
     };
+  }
+
+  /** How LUN inventory and capacity changes reach initiators (every target); see {@link LunEventMode}. */
+  get lunEvents(): LunEventMode | undefined {
+    return this.#lunEvents;
+  }
+
+  set lunEvents(mode: LunEventMode) {
+    for (const t of this.#targets.values()) t.lunEvents = mode;
+    this.#lunEvents = mode;
+  }
+
+  /**
+   * Server events from now on, until the server has stopped. Never blocks while one is queued; a reader
+   * that falls 1024 events behind loses the oldest (counted in `dropped`).
+   */
+  events(): EventIterator<TargetEvent> {
+    return this.#events.subscribe();
+  }
+
+  override on(event: TargetEventType | 'event', listener: (e: TargetEvent) => void): this;
+  override on(event: string | symbol, listener: (...args: unknown[]) => void): this;
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, TARGET_EVENT_TYPES);
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once(event: TargetEventType | 'event', listener: (e: TargetEvent) => void): this;
+  override once(event: string | symbol, listener: (...args: unknown[]) => void): this;
+  override once(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, TARGET_EVENT_TYPES);
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override addListener(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, TARGET_EVENT_TYPES);
+    return super.addListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override prependListener(event: string | symbol, listener: (...args: never[]) => void): this {
+    checkEventName(event, TARGET_EVENT_TYPES);
+    return super.prependListener(event, listener as (...args: unknown[]) => void);
   }
 
   target(name: string): TargetNode | undefined {
@@ -269,6 +371,11 @@ export class TargetServer {
     const s = ffp.session;
     this.#connOf.set(s, conn);
     if (s.targetName !== undefined) this.#targets.get(s.targetName)?.connections.set(s, ffp);
+    if (!this.#infoOf.has(s)) {
+      const info = this.#info(s, conn);
+      this.#infoOf.set(s, info);
+      this.#events.emit({ type: 'session-up', session: info });
+    }
   }
 
   /** The connection closed: at ErrorRecoveryLevel 0 its session ends with it (unless reinstated). */
@@ -276,17 +383,22 @@ export class TargetServer {
     const s = conn.session;
     if (s === undefined || this.#connOf.get(s) !== conn) {
       // A login that never completed, or a connection already replaced.
-      if (s !== undefined && this.#connOf.get(s) === undefined && !this.#reinstating.has(s)) this.#forget(s, opts.logout);
+      if (s !== undefined && this.#connOf.get(s) === undefined && !this.#reinstating.has(s)) this.#forget(s, opts.logout, conn.closeReason);
       return;
     }
     this.#connOf.delete(s);
     if (s.targetName !== undefined) this.#targets.get(s.targetName)?.connections.delete(s);
-    if (!this.#reinstating.has(s)) this.#forget(s, opts.logout);
+    if (!this.#reinstating.has(s)) this.#forget(s, opts.logout, conn.closeReason);
   }
 
-  #forget(s: TargetSession, logout: boolean): void {
+  #forget(s: TargetSession, logout: boolean, reason = 'session reinstated'): void {
     if (s.closed) return;
     s.closed = true;
+    const info = this.#infoOf.get(s);
+    if (info !== undefined) {
+      this.#infoOf.delete(s);
+      this.#events.emit({ type: 'session-down', session: info, reason, logout });
+    }
     if (this.#byKey.get(this.#keyOf(s)) === s) this.#byKey.delete(this.#keyOf(s));
     if (this.#byTsih.get(s.tsih) === s) this.#byTsih.delete(s.tsih);
     const node = s.targetName === undefined ? undefined : this.#targets.get(s.targetName);
@@ -333,34 +445,56 @@ export class TargetServer {
   /** Sessions for the admin socket. */
   sessions(): SessionInfo[] {
     const out: SessionInfo[] = [];
-    for (const [s, c] of this.#connOf) {
-      out.push({
-        id: s.id,
-        tsih: s.tsih,
-        type: s.type,
-        initiatorName: s.initiatorName,
-        isid: s.isid,
-        targetName: s.targetName,
-        peer: `${c.socket.remoteAddress}:${c.socket.remotePort}`,
-        commands: s.stats.commands,
-        readBytes: s.stats.readBytes,
-        writeBytes: s.stats.writeBytes,
-        outstanding: s.tasks.size,
-        createdAt: new Date(s.createdAt).toISOString(),
-      });
-    }
+    for (const [s, c] of this.#connOf) out.push(this.#info(s, c));
     return out;
   }
 
-  /** Drops one session by its id (admin). */
-  async dropSession(id: number): Promise<boolean> {
+  #info(s: TargetSession, c: TargetConnection): SessionInfo {
+    return {
+      id: s.id,
+      tsih: s.tsih,
+      type: s.type,
+      initiatorName: s.initiatorName,
+      isid: s.isid,
+      targetName: s.targetName,
+      peer: `${c.socket.remoteAddress}:${c.socket.remotePort}`,
+      commands: s.stats.commands,
+      readBytes: s.stats.readBytes,
+      writeBytes: s.stats.writeBytes,
+      outstanding: s.tasks.size,
+      createdAt: new Date(s.createdAt).toISOString(),
+    };
+  }
+
+  /**
+   * Drops one session by its id (admin), in the three steps of seed 003: 1) ask the initiator to log
+   * out (Async Message, RFC 7143 §11.9.1) and let what is in flight finish and be answered (a logout
+   * completes only after its running tasks), for up to `graceMs`; 2) close the connection, aborting
+   * whatever is left, and end the I_T nexus in the SCSI layer (reservations released), once; 3) free it.
+   * Resolves false when there is no such session, else whether the initiator logged out in time.
+   */
+  async dropSession(id: number, opts: { graceMs?: number } = {}): Promise<{ found: boolean; loggedOut: boolean }> {
     for (const [s, c] of this.#connOf) {
       if (s.id === id) {
+        const loggedOut = await this.#askLogout([c], opts.graceMs ?? 2000);
         await c.close('dropped by the administrator');
-        return true;
+        return { found: true, loggedOut: loggedOut === 1 };
       }
     }
-    return false;
+    return { found: false, loggedOut: false };
+  }
+
+  /** Asks these connections' initiators to log out and waits up to `graceMs`; resolves how many did. */
+  async #askLogout(conns: readonly TargetConnection[], graceMs: number): Promise<number> {
+    const live = conns.filter((c) => c.state !== 'closed' && c.state !== 'closing');
+    if (live.length === 0) return 0;
+    for (const c of live) c.requestLogout(Math.max(1, Math.ceil(graceMs / 1000)));
+    let loggedOut = 0;
+    const all = Promise.all(live.map((c) => c.closed.then(() => void (c.closeReason === 'logged out' && loggedOut++))));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    return loggedOut;
   }
 
   get connectionCount(): number {
@@ -368,51 +502,66 @@ export class TargetServer {
   }
 
   /**
-   * Shuts down: stop accepting, ask every initiator to log out (Async Message, RFC 7143 §11.9.1), wait
-   * up to `graceMs` for them and for in-flight I/O, close what is left, flush and close the backends.
+   * Shuts down, in the order of seed 000, each wait bounded:
+   * 1. stop accepting connections and logins;
+   * 2. ask every initiator to log out (Async Message, RFC 7143 §11.9.1) and wait up to `graceMs` for
+   *    them: a logout completes once its running commands are answered;
+   * 3. close what is left (its commands aborted; each connection waits up to `abortWaitMs` for them);
+   * 4. flush every backend (what was acknowledged reaches stable storage), then close them, waiting up
+   *    to `backendWaitMs` for those that hang.
+   * Idempotent: every call returns the same promise. The summary says whether all went cleanly.
    */
-  async close(opts: { graceMs?: number } = {}): Promise<void> {
-    if (this.#closing) return;
+  close(opts: { graceMs?: number; abortWaitMs?: number; backendWaitMs?: number } = {}): Promise<CloseSummary> {
+    this.#closed ??= this.#close(opts);
+    return this.#closed;
+  }
+
+  async #close(opts: { graceMs?: number; abortWaitMs?: number; backendWaitMs?: number }): Promise<CloseSummary> {
     this.#closing = true;
+    this.#events.emit({ type: 'stopping' });
     const grace = opts.graceMs ?? 5000;
+    const problems: string[] = [];
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    for (const c of this.#connOf.values()) c.requestLogout(Math.max(1, Math.ceil(grace / 1000)));
-    const all = Promise.all([...this.#connections].map((c) => c.closed));
-    if (this.#connections.size > 0) {
-      await Promise.race([all, new Promise<void>((r) => setTimeout(r, grace).unref())]);
-    }
-    await Promise.all([...this.#connections].map((c) => c.close('target shutting down')));
-    // Everything acknowledged reaches stable storage before the backends close.
+    const loggedOut = await this.#askLogout([...this.#connOf.values()], grace);
+    const left = [...this.#connections];
+    const abortWaitMs = opts.abortWaitMs ?? 2000;
+    await Promise.all(left.map((c) => c.close('target shutting down', { abortWaitMs })));
+    const forced = left.filter((c) => c.session !== undefined && c.closeReason === 'target shutting down').length;
+    const backendWait = opts.backendWaitMs ?? 5000;
     for (const t of this.#targets.values()) {
+      // Everything acknowledged reaches stable storage before the backends close.
       for (const l of t.device.luns()) {
-        await t.device
-          .get(l)
-          ?.backend.flush()
-          .catch((err: unknown) => this.log.error({ err, target: t.name, lun: l }, 'flush at shutdown failed'));
+        const lu = t.device.get(l);
+        if (lu === undefined) continue;
+        const r = await bounded(lu.backend.flush(), backendWait);
+        if (r !== 'done') {
+          const why = r === 'timeout' ? `flush of ${t.name} LUN ${l} took over ${backendWait} ms` : `flush of ${t.name} LUN ${l} failed: ${(r as Error).message}`;
+          problems.push(why);
+          this.log.error({ target: t.name, lun: l, err: r === 'timeout' ? undefined : r }, why);
+        }
       }
-      await t.device.close();
+      const r = await bounded(t.device.close(), backendWait);
+      if (r !== 'done') {
+        const why = r === 'timeout' ? `backends of ${t.name} did not close within ${backendWait} ms` : `closing the backends of ${t.name} failed: ${(r as Error).message}`;
+        problems.push(why);
+        this.log.error({ target: t.name }, why);
+      }
     }
-    this.log.info('target stopped');
+    const summary: CloseSummary = { clean: problems.length === 0, loggedOut, forced, problems };
+    this.log.info({ loggedOut, forced, clean: summary.clean }, 'target stopped');
+    this.#events.emit({ type: 'stopped', clean: summary.clean });
+    this.#events.close();
+    return summary;
   }
 
   /**
-   * Changes a LUN's capacity: the LU reports CAPACITY DATA HAS CHANGED (2Ah/09h) as a unit attention,
-   * and every session of the target gets a SCSI Asynchronous Event carrying the same sense
-   * (RFC 7143 §11.9.1, AsyncEvent 0), so an initiator learns of it before its next command.
+   * Changes a LUN's capacity; initiators hear CAPACITY DATA HAS CHANGED (2Ah/09h) as a unit attention
+   * and as a SCSI Asynchronous Event (RFC 7143 §11.9.1, AsyncEvent 0), as the target's `lunEvents` says.
    */
   async resizeLun(targetName: string, lun: number, blocks: number): Promise<void> {
     const node = this.#targets.get(targetName);
-    const lu = node?.device.get(lun);
-    if (node === undefined || lu === undefined) throw new RangeError(`no LUN ${lun} on ${targetName}`);
-    await lu.resize(blocks);
-    const sense = Buffer.alloc(18);
-    sense[0] = 0x70;
-    sense[2] = 0x06; // UNIT ATTENTION
-    sense[7] = 10;
-    sense[12] = 0x2a;
-    sense[13] = 0x09;
-    for (const ffp of node.connections.values()) ffp.sendAsync(AsyncEvent.ScsiAsyncEvent, { lun: lunToField(lun), sense });
-    this.log.info({ target: targetName, lun, blocks }, 'LUN resized');
+    if (node === undefined) throw new RangeError(`no LUN ${lun} on ${targetName}`);
+    await node.resizeLun(lun, blocks);
   }
 
   /** An event to every session of a target (capacity change, for instance). */
@@ -420,6 +569,22 @@ export class TargetServer {
     const node = this.#targets.get(targetName);
     if (node === undefined) return;
     for (const ffp of node.connections.values()) ffp.sendAsync(event, sense === undefined ? {} : { sense });
+  }
+}
+
+/** Waits for `p` at most `ms`: 'done', 'timeout', or the error it failed with. The timer never outlives the wait. */
+async function bounded(p: Promise<unknown>, ms: number): Promise<'done' | 'timeout' | Error> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p.then(
+        () => 'done' as const,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      ),
+      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

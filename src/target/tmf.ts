@@ -1,7 +1,9 @@
 // Task management on the target (RFC 7143 §11.5/§11.6, RFC 7144, SAM-5 §7). Order of work (seed 002):
 // mark the affected tasks aborted and fire their AbortSignals, tell the backend which tasks were
 // aborted *before* waiting, then wait for each to finish, then answer. An ITT freed by an abort can be
-// reused only after the answer, because the task stays registered until it has finished.
+// reused only after the answer: the task stays registered until it has finished, and the answer is
+// queued in the same turn as the last of them finishes (the wait and the answer are promise callbacks
+// of that turn), before any further PDU of the initiator is read.
 
 import type { Logger } from 'pino';
 import { TmfFunction, TmfResponse } from '../pdu/constants.js';
@@ -28,6 +30,12 @@ export interface TaskManagementNotice {
   aborted: { sessionId: number; itt: number }[];
 }
 
+/** A task a TMF aborted, with the session (I_T nexus) it belongs to. */
+export interface AbortedTask {
+  session: TargetSession;
+  task: TargetTask;
+}
+
 /** What the task manager needs of the target node. */
 export interface TmfScope {
   /** Every live full feature connection of the target (all sessions, for LUN and target resets). */
@@ -38,7 +46,7 @@ export interface TmfScope {
    * the wait (seed 002); they apply the SAM-5 side effects: unit attentions, reservations, resets.
    * `lun` undefined means every LUN (target resets, I_T nexus reset).
    */
-  notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly TargetTask[]): void;
+  notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly AbortedTask[]): void;
   /** Unit attentions pending for the session on a LUN, each `asc << 8 | ascq`, oldest first. */
   pendingUnitAttentions(lun: number, session: TargetSession): readonly number[];
   /** Drops every connection of the target (TARGET COLD RESET, RFC 7143 §11.5.1). */
@@ -122,12 +130,15 @@ export class TaskManager {
         return { response: TmfResponse.FunctionComplete };
       }
       case TmfFunction.QueryAsyncEvent: {
-        // RFC 7144 §4.1 / SAM-5 §7.8: FUNCTION SUCCEEDED with the pending unit attention's sense key,
-        // ASC and ASCQ in the Additional Response Information, or FUNCTION COMPLETE when none.
+        // RFC 7144 §4.1 / SAM-5 QUERY ASYNCHRONOUS EVENT: FUNCTION SUCCEEDED with the oldest pending
+        // unit attention in the Additional Response Information (UADE DEPTH in bits 5..4 of its first
+        // byte: 01b one condition pending, 10b more than one; SENSE KEY in bits 3..0; then ASC, ASCQ),
+        // or FUNCTION COMPLETE when none. Querying does not clear the condition.
         if (!lunOk) return { response: TmfResponse.LunDoesNotExist };
         const ua = this.#scope.pendingUnitAttentions(lun!, session);
         if (ua.length === 0) return { response: TmfResponse.FunctionComplete };
-        return { response: TmfResponse.FunctionSucceeded, additionalResponseInformation: (0x06 << 16) | ua[0]! };
+        const depth = ua.length === 1 ? 0b01 : 0b10;
+        return { response: TmfResponse.FunctionSucceeded, additionalResponseInformation: (((depth << 4) | 0x06) << 16) | ua[0]! };
       }
       default:
         return { response: TmfResponse.FunctionNotSupported };
@@ -166,7 +177,7 @@ export class TaskManager {
     victims: readonly (readonly [FullFeatureConnection, TargetTask[]])[],
   ): Promise<void> {
     const aborted: { sessionId: number; itt: number }[] = [];
-    const tasks: TargetTask[] = [];
+    const tasks: AbortedTask[] = [];
     // Seed 002, in order: mark aborted and fire the signals; tasks still owed Data-Out never reach
     // the SCSI layer; the logical units and backends hear of it; only then wait.
     for (const [c, ts] of victims) {
@@ -175,11 +186,11 @@ export class TaskManager {
         t.abort.abort(new Error(`aborted by ${type}`));
         c.abandon(t);
         aborted.push({ sessionId: c.session.id, itt: t.itt });
-        tasks.push(t);
+        tasks.push({ session: c.session, task: t });
       }
     }
     this.#scope.notify(type, lun, by, tasks);
     this.#scope.onTaskManagement?.({ type, lun, aborted });
-    await Promise.all(victims.flatMap(([, ts]) => ts.map((t) => t.finished)));
+    await Promise.all(tasks.map((a) => a.task.finished));
   }
 }

@@ -80,12 +80,17 @@ describe('a LUN without a logical unit', () => {
 });
 
 describe('LUN inventory changes', () => {
-  test('adding a LUN reports REPORTED LUNS DATA HAS CHANGED to known nexuses', async () => {
+  test('adding a LUN reports REPORTED LUNS DATA HAS CHANGED to known nexuses, once per nexus (LUICLR)', async () => {
     const { d, run } = device(0);
     await run(cdbTestUnitReady(), { nexus: nexus(1) });
+    await run(cdbTestUnitReady(), { nexus: nexus(2) });
     d.add(1, new MemoryBackend({ blocks: 64 }));
-    expectSense(await run(cdbTestUnitReady(), { nexus: nexus(1) }), SENSE_KEY.UNIT_ATTENTION, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
+    // Reported through whichever LU the nexus addresses first, then cleared on every LU for it
+    // (SPC-4 Extended INQUIRY Data VPD page, LUICLR); another nexus still has it.
     expectSense(await run(cdbTestUnitReady(), { nexus: nexus(1), lun: 1 }), SENSE_KEY.UNIT_ATTENTION, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
+    expect((await run(cdbTestUnitReady(), { nexus: nexus(1) })).status).toBe(0);
+    expect((await run(cdbTestUnitReady(), { nexus: nexus(1), lun: 1 })).status).toBe(0);
+    expectSense(await run(cdbTestUnitReady(), { nexus: nexus(2) }), SENSE_KEY.UNIT_ATTENTION, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
   });
   test('a nexus attached at login but silent so far is told too', async () => {
     const { d, run } = device(0);

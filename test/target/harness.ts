@@ -75,7 +75,8 @@ export function harness(o: HarnessOptions = {}): Harness {
     hasLun: (l) => device.get(l) !== undefined,
     notify: (type, lun, by, aborted) => {
       for (const l of lun === undefined ? device.luns() : [lun]) {
-        device.get(l)?.taskManagement({ type, nexus: by.nexus!, aborted: aborted.filter((t) => t.lun === l).map((t) => t.itt) });
+        const mine = aborted.filter((a) => a.task.lun === l);
+        device.get(l)?.taskManagement({ type, nexus: by.nexus!, aborted: mine.map((a) => a.task.itt), abortedNexuses: mine.map((a) => a.session.nexus!.id) });
       }
     },
     pendingUnitAttentions: (l, s) => device.get(l)?.pendingUnitAttentions(s.nexus!.id) ?? [],

@@ -152,7 +152,8 @@ describe('other task management functions', () => {
     await h.settle();
     const [r] = ofType(h.take(), Opcode.TaskManagementResponse);
     expect(r!.response).toBe(TmfResponse.FunctionSucceeded);
-    expect(r!.additionalResponseInformation).toBe(0x062a09);
+    // UADE DEPTH 01b (one condition pending), SENSE KEY 6, ASC 2Ah, ASCQ 09h.
+    expect(r!.additionalResponseInformation).toBe(0x162a09);
   });
 
   it('TASK REASSIGN is answered as unsupported at ERL 0', async () => {
