@@ -16,6 +16,7 @@ import type { InitiatorPdu } from '../src/pdu/types.js';
 import { buildServer } from '../src/target/config.js';
 import type { TargetServer } from '../src/target/server.js';
 import { Rng, mutatePdu, reframe, splitPdus } from './mutate.js';
+import { fdCount, sampler, settle, type ResourceSample } from './resources.js';
 
 export const FUZZ_IQN = 'iqn.2026-11.io.tsiscsi.fuzz:target';
 
@@ -27,6 +28,14 @@ export interface FuzzReport {
   elapsedMs: number;
   rssStartMiB: number;
   rssEndMiB: number;
+  /** Open file descriptors before the target started, and once it closed after the load. */
+  fdStart: number;
+  fdEnd: number;
+  /** RSS once warmed up (after the first sample period) and once the load stopped (after a GC if exposed). */
+  rssWarmMiB: number;
+  rssAfterLoadMiB: number;
+  /** Resource samples over the run (every `sampleEveryMs`). */
+  samples: ResourceSample[];
 }
 
 export type Scenario = 'random-bytes' | 'mutated-login' | 'session-mutated-capture' | 'session-random-cdb' | 'session-data-out' | 'session-mixed';
@@ -339,8 +348,16 @@ async function drained(server: TargetServer, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function fuzzTarget(opts: { seed: number; cases?: number; durationMs?: number; batch?: number; onProgress?: (r: FuzzReport) => void }): Promise<FuzzReport> {
+export async function fuzzTarget(opts: {
+  seed: number;
+  cases?: number;
+  durationMs?: number;
+  batch?: number;
+  sampleEveryMs?: number;
+  onProgress?: (r: FuzzReport) => void;
+}): Promise<FuzzReport> {
   const corpus = loadCorpus();
+  const fdStart = fdCount();
   const server = await startFuzzTarget();
   const port = server.bound[0]!.port;
   const report: FuzzReport = {
@@ -351,7 +368,13 @@ export async function fuzzTarget(opts: { seed: number; cases?: number; durationM
     elapsedMs: 0,
     rssStartMiB: process.memoryUsage().rss / 2 ** 20,
     rssEndMiB: 0,
+    fdStart,
+    fdEnd: -1,
+    rssWarmMiB: 0,
+    rssAfterLoadMiB: 0,
+    samples: [],
   };
+  const samples = sampler(opts.sampleEveryMs ?? 60_000, () => ({ cases: report.cases, connections: server.connectionCount }));
   const uncaught: unknown[] = [];
   const onUncaught = (e: unknown) => uncaught.push(e);
   process.on('uncaughtException', onUncaught);
@@ -401,9 +424,14 @@ export async function fuzzTarget(opts: { seed: number; cases?: number; durationM
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
     await server.close({ graceMs: 100 });
+    report.samples = samples.stop();
   }
   report.elapsedMs = Date.now() - t0;
   report.rssEndMiB = process.memoryUsage().rss / 2 ** 20;
+  await settle();
+  report.fdEnd = fdCount();
+  report.rssAfterLoadMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
+  report.rssWarmMiB = report.samples[Math.min(1, report.samples.length - 1)]!.rssMiB;
   return report;
 }
 
@@ -425,10 +453,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     onProgress: (p) => {
       if (Date.now() - last > 10_000) {
         last = Date.now();
-        console.log(`  ${p.cases} cases, ${p.failures.length} failures, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB`);
+        console.log(`  ${p.cases} cases, ${p.failures.length} failures, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB, ${fdCount()} fds`);
       }
     },
   });
   console.log(JSON.stringify({ ...r, rssStartMiB: Math.round(r.rssStartMiB), rssEndMiB: Math.round(r.rssEndMiB) }, null, 2));
+  console.log(
+    `summary: ${r.cases} cases in ${Math.round(r.elapsedMs / 1000)} s, ${r.failures.length} failures, ${r.healthChecks} health checks; ` +
+      `fds ${r.fdStart} before -> ${r.fdEnd} after; RSS ${r.rssWarmMiB} MiB warm -> ${r.rssAfterLoadMiB} MiB after the load`,
+  );
   process.exit(r.failures.length > 0 ? 1 : 0);
 }

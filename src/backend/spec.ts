@@ -3,10 +3,12 @@
 // binary K/M/G/T suffixes. `removable` presents the LUN as a drive whose medium (the image) can be
 // ejected; `pbs` sets the physical block size reported (a file reports its file system's block size
 // unless told otherwise).
-// A path containing a comma cannot be written in this syntax.
+// A path containing a comma cannot be written in this syntax. `fault=RULE[+RULE]` injects I/O errors
+// (src/backend/fault.ts), for tests of the error paths.
 
 import { BackendError, LunSpecError } from './errors.js';
 import { DelayBackend, type Clock } from './delay.js';
+import { FaultBackend, parseFaultSpec, type FaultRule } from './fault.js';
 import { FileBackend, type FileBackendOptions } from './file.js';
 import { MemoryBackend } from './memory.js';
 import type { BlockBackend } from './types.js';
@@ -29,6 +31,8 @@ export interface LunSpec {
   delay?: number;
   /** How a file LUN issues its I/O (see FileIoMode); default 'auto'. */
   io?: 'auto' | 'sync' | 'async';
+  /** Injected I/O faults (tests): `fault=eio@LBA`, `fault=enospc`, ... */
+  fault?: FaultRule[];
   /** The text it was parsed from. */
   spec: string;
 }
@@ -109,8 +113,15 @@ export function parseLunSpec(spec: string): LunSpec {
         out.delay = Number(value);
         break;
       }
+      case 'fault':
+        try {
+          out.fault = parseFaultSpec(value ?? '');
+        } catch (e) {
+          throw new LunSpecError(spec, 'syntax', (e as Error).message, { cause: e });
+        }
+        break;
       default:
-        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, removable, bs, pbs, io, delay)`);
+        throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: size, ro, removable, bs, pbs, io, delay, fault)`);
     }
   }
   const pbs = out.physicalBlockSize;
@@ -172,5 +183,6 @@ export async function openBackend(spec: string | LunSpec, opts: OpenBackendOptio
       throw e;
     }
   }
+  if (s.fault !== undefined) backend = new FaultBackend(backend, s.fault);
   return s.delay !== undefined && s.delay > 0 ? new DelayBackend(backend, s.delay, opts.clock) : backend;
 }
