@@ -408,7 +408,8 @@ class HostileConnection {
       tsih,
       statusClass: 0,
       statusDetail: 0,
-      data: encodeTextKeys(answer),
+      // Odd keys are sent as they are, over-long values included: encodeTextKeys would refuse them.
+      data: oddKeys ? Buffer.from(answer.map(([k, v]) => `${k}=${v}\0`).join(''), 'utf8') : encodeTextKeys(answer),
     } as TargetPdu);
     if (out.complete) {
       this.#ffp = true;

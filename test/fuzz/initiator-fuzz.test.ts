@@ -34,6 +34,11 @@ describe('initiator fuzzer, regressions', () => {
     }
   }, 120_000);
 
+  it('the hostile target sends over-long odd login keys itself instead of failing to encode them (seed 20266442, 30-minute run)', async () => {
+    const r = await runLibraryCase(generateCase(20266442), RUN);
+    expect(r.problems).toEqual([]);
+  }, 60_000);
+
   for (const behaviour of ['silence', 'slow-drip'] as const) {
     it(`the CLI bounds the login by --timeout: a target whose login answer is ${behaviour === 'silence' ? 'never sent' : 'sent a byte at a time'}`, async () => {
       const c = generateCase(1000, [600]);
