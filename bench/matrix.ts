@@ -36,7 +36,8 @@ interface Cell {
   median?: number;
   min?: number;
   max?: number;
-  p99Ms?: number[];
+  /** p99 latency of each tsiscsi bench run, in microseconds (iscsi-perf does not report it). */
+  p99Us?: number[];
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -170,7 +171,7 @@ function cellsFor(): Cell[] {
           for (const target of targets) {
             // iscsi-perf only reads.
             if (initiator === 'iscsi-perf' && workload.includes('write')) continue;
-            cells.push({ target, initiator, workload, qd, sessions, samples: [], errors: [], p99Ms: [] });
+            cells.push({ target, initiator, workload, qd, sessions, samples: [], errors: [], p99Us: [] });
           }
   return cells;
 }
@@ -234,7 +235,7 @@ async function main(): Promise<void> {
             else {
               const res = await runTsiscsiBench(t.url, c.workload, c.qd, c.sessions);
               c.samples.push(res.iops);
-              if (res.p99 !== undefined) c.p99Ms!.push(res.p99);
+              if (res.p99 !== undefined) c.p99Us!.push(res.p99);
             }
           } catch (e) {
             c.errors.push((e as Error).message);
@@ -248,7 +249,8 @@ async function main(): Promise<void> {
           c.max = Math.max(...c.samples);
         }
       }
-      const line = row.map((c) => `${c.target}=${c.median === undefined ? 'ERR' : Math.round(c.median)}`).join('  ');
+      const p99 = (c: Cell) => (c.p99Us !== undefined && c.p99Us.length > 0 ? ` (p99 ${(median(c.p99Us) / 1000).toFixed(2)} ms)` : '');
+      const line = row.map((c) => `${c.target}=${c.median === undefined ? 'ERR' : Math.round(c.median)}${p99(c)}`).join('  ');
       console.log(`${g.padEnd(34)} ${line}`);
     }
   } finally {
