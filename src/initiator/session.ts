@@ -928,7 +928,9 @@ export class Session extends EventEmitter {
     try {
       this.#core.quiesce(true);
       const deadline = this.#clock.now() + Math.max(0, within - 500);
-      while (this.#core.inFlight > 0 && this.#clock.now() < deadline && this.#transport === tr) await this.#sleepFor(20);
+      while (this.#core.inFlight > 0 && this.#clock.now() < deadline && this.#transport === tr && this.#closing === null) await this.#sleepFor(20);
+      // close() woke us: it logs out itself (initiator fuzzer, seed 20264498).
+      if (this.#closing !== null) return;
       let time2Wait = 0;
       if (this.#transport === tr) {
         try {

@@ -368,8 +368,25 @@ export class InitiatorCore {
     });
   }
 
-  /** Sends a Logout Request (close the session, RFC 7143 §11.14) and waits for the response. */
+  /**
+   * Sends a Logout Request (close the session, RFC 7143 §11.14) and waits for the response. A logout
+   * asked for while one is outstanding (close() during a target-requested logout) shares its answer:
+   * a second request would take the only waiter slot and leave the first caller waiting for ever.
+   */
   logout(timeoutMs: number, reason: number = LogoutReason.CloseSession): Promise<LogoutResponsePdu> {
+    if (this.#logoutWaiter !== null && this.#logoutPromise !== null) return this.#logoutPromise;
+    const p = this.#sendLogout(timeoutMs, reason);
+    this.#logoutPromise = p;
+    const clear = (): void => {
+      if (this.#logoutPromise === p) this.#logoutPromise = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  #logoutPromise: Promise<LogoutResponsePdu> | null = null;
+
+  #sendLogout(timeoutMs: number, reason: number): Promise<LogoutResponsePdu> {
     return new Promise((resolve, reject) => {
       this.locks.forward(() => {
         const link = this.#link;
