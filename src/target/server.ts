@@ -521,12 +521,15 @@ export class TargetServer extends EventEmitter {
     this.#events.emit({ type: 'stopping' });
     const grace = opts.graceMs ?? 5000;
     const problems: string[] = [];
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // net.Server#close stops accepting at once but calls back only once every connection has ended:
+    // waiting for it here would wait for the initiators to leave by themselves (iscsi-perf: the whole run).
+    const listenersClosed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     const loggedOut = await this.#askLogout([...this.#connOf.values()], grace);
     const left = [...this.#connections];
     const abortWaitMs = opts.abortWaitMs ?? 2000;
     await Promise.all(left.map((c) => c.close('target shutting down', { abortWaitMs })));
     const forced = left.filter((c) => c.session !== undefined && c.closeReason === 'target shutting down').length;
+    await listenersClosed;
     const backendWait = opts.backendWaitMs ?? 5000;
     for (const t of this.#targets.values()) {
       // Everything acknowledged reaches stable storage before the backends close.
