@@ -9,9 +9,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { decodePdu, encodePdu } from '../src/pdu/codec.js';
 import { AsyncEvent, Opcode, RESERVED_TAG, TmfResponse } from '../src/pdu/constants.js';
 import { Framer } from '../src/pdu/framer.js';
-import { TextAssembler, encodeTextKeys } from '../src/pdu/text.js';
+import { TextAssembler, encodeTextKeys } from '../src/pdu/text-keys.js';
 import type { DataOutPdu, InitiatorPdu, LoginRequestPdu, ScsiCommandPdu, TargetPdu } from '../src/pdu/types.js';
-import { TargetLoginNegotiator, type NegotiatedParams } from '../src/session/negotiation.js';
+import { TargetLoginNegotiator, type NegotiatedParams } from '../src/login/negotiation.js';
 import { Rng, mutatePdu, reframe } from './mutate.js';
 
 export const HOSTILE_IQN = 'iqn.2026-11.io.tsiscsi.fuzz:hostile';

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { encodePduToBuffer } from '../src/pdu/codec.js';
 import { Opcode, RESERVED_TAG } from '../src/pdu/constants.js';
 import { lunToField } from '../src/pdu/lun.js';
-import { encodeTextKeys } from '../src/pdu/text.js';
+import { encodeTextKeys } from '../src/pdu/text-keys.js';
 import type { InitiatorPdu } from '../src/pdu/types.js';
 import { buildServer } from '../src/target/config.js';
 import type { TargetServer } from '../src/target/server.js';

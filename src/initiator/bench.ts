@@ -4,7 +4,7 @@
 
 import { ConnectionError, LoginError } from '../errors.js';
 import { Session, type SessionOptions } from './session.js';
-import type { LockStats } from './session/locks.js';
+import type { LockStats } from './core/locks.js';
 
 /** The access patterns (fio's names). */
 export type BenchPattern = 'randread' | 'randwrite' | 'read' | 'write' | 'randrw';

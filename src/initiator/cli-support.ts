@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import { pino } from 'pino';
 import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError, TsiscsiError } from '../errors.js';
-import { ChapConfigError } from '../session/chap.js';
+import { ChapConfigError } from '../login/chap.js';
 import { ResidualError, UrlError } from './errors.js';
 import type { ChapOptions, SessionOptions } from './session.js';
 import { parseIscsiUrl, type DigestPreference, type IscsiUrl } from './url.js';

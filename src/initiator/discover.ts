@@ -3,15 +3,15 @@
 
 import { ConnectionError, IscsiProtocolError } from '../errors.js';
 import { LogoutReason, Opcode } from '../pdu/constants.js';
-import type { ChapSecret } from '../session/chap.js';
-import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion } from './session/login.js';
-import { TagSource } from './session/tmf.js';
-import { TextExchange, parseSendTargets, type DiscoveredTarget } from './session/text.js';
+import type { ChapSecret } from '../login/chap.js';
+import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion } from './core/login.js';
+import { TagSource } from './core/tmf.js';
+import { TextExchange, parseSendTargets, type DiscoveredTarget } from './core/text.js';
 import { defaultInitiatorName, randomIsid, type ChapOptions } from './session.js';
 import { Transport } from './transport.js';
 import { parseIscsiUrl, type IscsiUrl } from './url.js';
 
-export type { DiscoveredTarget } from './session/text.js';
+export type { DiscoveredTarget } from './core/text.js';
 
 /** Options of {@link discover}. */
 export interface DiscoverOptions {

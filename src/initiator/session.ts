@@ -4,7 +4,6 @@
 // (reconnect with the same ISID, re-issue what was outstanding) when the connection drops.
 
 import { AsyncResource } from 'node:async_hooks';
-import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -30,20 +29,22 @@ import {
   type StandardInquiry,
 } from '../scsi/cdb.js';
 import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
-import type { ChapAlgorithmId, ChapSecret } from '../session/chap.js';
-import { realClock, type Clock, type TimerHandle } from '../session/clock.js';
-import type { DigestName } from '../session/keys.js';
-import type { NegotiatedParams, NegotiationPolicy } from '../session/negotiation.js';
+import type { ChapAlgorithmId, ChapSecret } from '../login/chap.js';
+import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
+import type { DigestName } from '../login/keys.js';
+import type { NegotiatedParams, NegotiationPolicy } from '../login/negotiation.js';
 import { ResidualError, TaskManagementError, UrlError } from './errors.js';
-import { InitiatorCore, type CommandRequest, type CoreStats } from './session/core.js';
-import type { CommandResult } from './session/data-in.js';
-import { EventChannel, SESSION_EVENT_TYPES, checkEventName, type EventIterator, type SessionEvent, type SessionEventType } from './session/events.js';
-import type { LockMode } from './session/locks.js';
-import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion, type LoginOutcome, type LoginRedirect } from './session/login.js';
-import { ReconnectPolicy } from './session/recovery.js';
-import type { TaskHandle } from './session/task.js';
-import { TagSource } from './session/tmf.js';
-import { parseTargetAddress } from './session/text.js';
+import { InitiatorCore, type CommandRequest, type CoreStats } from './core/initiator-core.js';
+import type { CommandResult } from './core/data-in.js';
+import { CheckedEventEmitter } from '../util/checked-emitter.js';
+import { EventChannel, type EventIterator } from '../util/event-channel.js';
+import { SESSION_EVENT_TYPES, type SessionEvent } from './events.js';
+import type { LockMode } from './core/locks.js';
+import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion, type LoginOutcome, type LoginRedirect } from './core/login.js';
+import { ReconnectPolicy } from './core/recovery.js';
+import type { TaskHandle } from './core/task.js';
+import { TagSource } from './core/tmf.js';
+import { parseTargetAddress } from './core/text.js';
 import { Transport } from './transport.js';
 import { parseIscsiUrl, redact, type DigestPreference, type IscsiUrl } from './url.js';
 
@@ -241,7 +242,7 @@ interface Resolved {
  * const data = await s.read(0, 8);
  * await s.close();
  */
-export class Session extends EventEmitter {
+export class Session extends CheckedEventEmitter<SessionEvent> {
   /** Target name. */
   readonly target: string;
   /** LUN within the target. */
@@ -285,7 +286,7 @@ export class Session extends EventEmitter {
   #lastCompleted = 0;
 
   private constructor(r: Resolved, o: SessionOptions) {
-    super();
+    super(SESSION_EVENT_TYPES);
     this.#r = r;
     this.#o = o;
     this.target = r.target;
@@ -620,30 +621,6 @@ export class Session extends EventEmitter {
     return this.#events.subscribe();
   }
 
-  // Event names are checked when a listener registers (seed 004): a misspelt one would never fire.
-  override on(event: SessionEventType | 'event', listener: (e: SessionEvent) => void): this;
-  override on(event: string | symbol, listener: (...args: unknown[]) => void): this;
-  override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, SESSION_EVENT_TYPES);
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  override once(event: SessionEventType | 'event', listener: (e: SessionEvent) => void): this;
-  override once(event: string | symbol, listener: (...args: unknown[]) => void): this;
-  override once(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, SESSION_EVENT_TYPES);
-    return super.once(event, listener as (...args: unknown[]) => void);
-  }
-
-  override addListener(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, SESSION_EVENT_TYPES);
-    return super.addListener(event, listener as (...args: unknown[]) => void);
-  }
-
-  override prependListener(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, SESSION_EVENT_TYPES);
-    return super.prependListener(event, listener as (...args: unknown[]) => void);
-  }
 
   /**
    * Logs out (RFC 7143 §11.14) and closes. Pending commands fail with ConnectionError ERR_SESSION_CLOSED.

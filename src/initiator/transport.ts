@@ -7,7 +7,7 @@ import { AbortError, ConnectionError, IscsiProtocolError, TimeoutError } from '.
 import { decodePdu } from '../pdu/codec.js';
 import { Framer, type Frame } from '../pdu/framer.js';
 import type { InitiatorPdu, TargetPdu } from '../pdu/types.js';
-import { PduWriter, type WritableSocket } from '../session/wire.js';
+import { PduWriter, type WritableSocket } from '../transport/pdu-writer.js';
 
 /** A turn's PDUs up to this many bytes are copied into one buffer and leave in one plain write. */
 const COALESCE_MAX = 16 * 1024;

@@ -9,8 +9,8 @@ import { asyncMessageCodec, rejectCodec, snackCodec } from './exception.js';
 import { loginRequestCodec, loginResponseCodec } from './login.js';
 import { logoutRequestCodec, logoutResponseCodec } from './logout.js';
 import { nopInCodec, nopOutCodec } from './nop.js';
-import { dataInCodec, dataOutCodec, pad4, r2tCodec, scsiCommandCodec, scsiResponseCodec } from './scsi.js';
-import { textRequestCodec, textResponseCodec } from './text-pdu.js';
+import { dataInCodec, dataOutCodec, pad4, r2tCodec, scsiCommandCodec, scsiResponseCodec } from './command.js';
+import { textRequestCodec, textResponseCodec } from './text.js';
 import { tmfRequestCodec, tmfResponseCodec } from './tmf.js';
 import type { InitiatorPdu, Pdu, TargetPdu } from './types.js';
 

@@ -5,7 +5,7 @@
 import { DigestError, IscsiProtocolError } from '../errors.js';
 import { BHS_LENGTH, DIGEST_LENGTH, MAX_DATA_SEGMENT_LENGTH, RejectReason } from './constants.js';
 import { crc32c } from './crc32c.js';
-import { pad4 } from './scsi.js';
+import { pad4 } from './command.js';
 
 /** One PDU as it came off the wire, not yet decoded. */
 export interface Frame {

@@ -59,7 +59,7 @@ export {
   type NexusState,
   type TaskManagementEvent,
 } from './logical-unit.js';
-export { LunMap, ScsiTargetDevice, type ScsiTargetDeviceOptions, type TargetResetKind, type TaskAborter } from './lun-map.js';
+export { ScsiTargetDevice, type ScsiTargetDeviceOptions, type TargetResetKind, type TaskAborter } from './target-device.js';
 export {
   PersistentReservations,
   type PrEffects,

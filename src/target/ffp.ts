@@ -25,10 +25,10 @@ import type {
   TaskManagementRequestPdu,
   TextRequestPdu,
 } from '../pdu/types.js';
-import { R2TTable } from '../r2t/index.js';
-import type { Clock, TimerHandle } from '../session/clock.js';
-import type { ConnectionParams } from '../session/keys.js';
-import { snAdd, snInWindow } from '../session/serial.js';
+import { R2TTable } from '../r2t/table.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { ConnectionParams } from '../login/keys.js';
+import { snAdd, snInWindow } from '../util/serial.js';
 import { ASC, SENSE_KEY, STATUS } from '../scsi/constants.js';
 import { buildFixedSense } from '../scsi/sense.js';
 import type { ScsiCommand, ScsiResponse } from '../scsi/types.js';

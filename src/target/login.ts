@@ -7,12 +7,12 @@
 import type { Logger } from 'pino';
 import { IscsiProtocolError } from '../errors.js';
 import { ISCSI_VERSION, LoginStatus, Opcode, Stage } from '../pdu/constants.js';
-import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text.js';
+import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text-keys.js';
 import type { LoginRequestPdu, LoginResponsePdu } from '../pdu/types.js';
-import type { NegotiatedParams, TargetAuthConfig, LoginIdentity, LoginStage, NextStage } from '../session/negotiation.js';
-import { TargetLoginNegotiator } from '../session/negotiation.js';
-import type { NegotiationPolicy } from '../session/negotiation.js';
-import { snAdd } from '../session/serial.js';
+import type { NegotiatedParams, TargetAuthConfig, LoginIdentity, LoginStage, NextStage } from '../login/negotiation.js';
+import { TargetLoginNegotiator } from '../login/negotiation.js';
+import type { NegotiationPolicy } from '../login/negotiation.js';
+import { snAdd } from '../util/serial.js';
 
 /** A login the registry refuses: the status class/detail to answer (RFC 7143 §11.13.5). */
 export class LoginRefusal extends IscsiProtocolError {

@@ -2,16 +2,16 @@
 // assignment, session reinstatement by InitiatorName + ISID, RFC 7143 §6.3.5), discovery answers and
 // orderly shutdown.
 
-import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 // The bounded, never-pending-without-delivering event channel (seed 004) both ends use.
-import { EventChannel, checkEventName, type EventIterator } from '../initiator/session/events.js';
+import { CheckedEventEmitter } from '../util/checked-emitter.js';
+import { EventChannel, type EventIterator } from '../util/event-channel.js';
 import { AsyncEvent, LoginStatus, Opcode } from '../pdu/constants.js';
 import type { LoginResponsePdu } from '../pdu/types.js';
-import { realClock, type Clock } from '../session/clock.js';
-import type { ChapSecret } from '../session/chap.js';
-import type { NegotiationPolicy, TargetAuthConfig } from '../session/negotiation.js';
+import { realClock, type Clock } from '../util/clock.js';
+import type { ChapSecret } from '../login/chap.js';
+import type { NegotiationPolicy, TargetAuthConfig } from '../login/negotiation.js';
 import { TargetConnection } from './connection.js';
 import type { FullFeatureConnection } from './ffp.js';
 import { LoginRefusal, type LoginContext, type LoginDone, type LoginRegistry } from './login.js';
@@ -114,7 +114,7 @@ export interface SessionInfo {
  * backend failures) come as EventEmitter events named by `type` (and `'event'` for all) and through
  * {@link events}, an async iterator that never says an event is pending without delivering it.
  */
-export class TargetServer extends EventEmitter {
+export class TargetServer extends CheckedEventEmitter<TargetEvent> {
   readonly log: Logger;
   readonly clock: Clock;
   readonly options: ResolvedServerOptions;
@@ -141,7 +141,7 @@ export class TargetServer extends EventEmitter {
   bound: Portal[] = [];
 
   constructor(opts: TargetServerOptions) {
-    super();
+    super(TARGET_EVENT_TYPES);
     this.log = opts.log ?? pino({ level: 'silent' });
     this.#lunEvents = opts.lunEvents;
     this.#events = new EventChannel<TargetEvent>((e) => {
@@ -202,29 +202,6 @@ export class TargetServer extends EventEmitter {
     return this.#events.subscribe();
   }
 
-  override on(event: TargetEventType | 'event', listener: (e: TargetEvent) => void): this;
-  override on(event: string | symbol, listener: (...args: unknown[]) => void): this;
-  override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, TARGET_EVENT_TYPES);
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  override once(event: TargetEventType | 'event', listener: (e: TargetEvent) => void): this;
-  override once(event: string | symbol, listener: (...args: unknown[]) => void): this;
-  override once(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, TARGET_EVENT_TYPES);
-    return super.once(event, listener as (...args: unknown[]) => void);
-  }
-
-  override addListener(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, TARGET_EVENT_TYPES);
-    return super.addListener(event, listener as (...args: unknown[]) => void);
-  }
-
-  override prependListener(event: string | symbol, listener: (...args: never[]) => void): this {
-    checkEventName(event, TARGET_EVENT_TYPES);
-    return super.prependListener(event, listener as (...args: unknown[]) => void);
-  }
 
   target(name: string): TargetNode | undefined {
     return this.#targets.get(name);

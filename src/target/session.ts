@@ -1,8 +1,8 @@
 // A target session (RFC 7143 §4.2.2): its identity (InitiatorName, ISID, TSIH), the negotiated
 // parameters, the CmdSN window shared by its connections, and its tasks. No sockets here.
 
-import type { SessionParams } from '../session/keys.js';
-import { snAdd } from '../session/serial.js';
+import type { SessionParams } from '../login/keys.js';
+import { snAdd } from '../util/serial.js';
 import type { ItNexus } from '../scsi/types.js';
 import type { TargetTask } from './task.js';
 

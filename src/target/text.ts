@@ -3,10 +3,10 @@
 // dance for requests and answers longer than one PDU.
 
 import { RESERVED_TAG, RejectReason } from '../pdu/constants.js';
-import { TextAssembler, TextFormatError, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text.js';
+import { TextAssembler, TextFormatError, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text-keys.js';
 import type { TextRequestPdu } from '../pdu/types.js';
 import { IscsiProtocolError } from '../errors.js';
-import { KEYS, isExtensionKey } from '../session/keys.js';
+import { KEYS, isExtensionKey } from '../login/keys.js';
 import type { FullFeatureConnection } from './ffp.js';
 
 export type TextAnswer =

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { TmfFunction, TmfResponse } from '../pdu/constants.js';
 import { lunFromField } from '../pdu/lun.js';
 import type { TaskManagementRequestPdu } from '../pdu/types.js';
-import { snInWindow, snLt } from '../session/serial.js';
+import { snInWindow, snLt } from '../util/serial.js';
 import type { TmfType } from '../scsi/types.js';
 import type { FullFeatureConnection } from './ffp.js';
 import type { TargetSession } from './session.js';

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BHS_LENGTH, Opcode } from '../pdu/constants.js';
-import { parseTextKeys } from '../pdu/text.js';
+import { parseTextKeys } from '../pdu/text-keys.js';
 import type { ServerConfig } from './config.js';
 import { parsePortal, DEFAULT_PORTAL } from './config.js';
 import type { Portal } from './server.js';

@@ -6,9 +6,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { decodePdu, encodePdu } from '../../src/pdu/codec.js';
 import { AsyncEvent, Opcode, RESERVED_TAG, TmfResponse } from '../../src/pdu/constants.js';
 import { Framer } from '../../src/pdu/framer.js';
-import { TextAssembler, encodeTextKeys } from '../../src/pdu/text.js';
+import { TextAssembler, encodeTextKeys } from '../../src/pdu/text-keys.js';
 import type { DataOutPdu, InitiatorPdu, LoginRequestPdu, ScsiCommandPdu, TargetPdu } from '../../src/pdu/types.js';
-import { TargetLoginNegotiator, type NegotiatedParams, type NegotiationPolicy, type TargetAuthConfig } from '../../src/session/negotiation.js';
+import { TargetLoginNegotiator, type NegotiatedParams, type NegotiationPolicy, type TargetAuthConfig } from '../../src/login/negotiation.js';
 
 export const FAKE_IQN = 'iqn.2026-01.dev.tsiscsi.test:fake';
 

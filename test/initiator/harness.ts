@@ -1,8 +1,8 @@
 // A target in a test's hands: the InitiatorCore is fed PDUs written here and its output is collected.
 // Time is a ManualClock; nothing touches a socket.
 
-import { InitiatorCore, type CoreOptions, type LinkState } from '../../src/initiator/session/core.js';
-import type { SessionEvent } from '../../src/initiator/session/events.js';
+import { InitiatorCore, type CoreOptions, type LinkState } from '../../src/initiator/core/initiator-core.js';
+import type { SessionEvent } from '../../src/initiator/events.js';
 import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
 import type {
   DataInPdu,
@@ -15,9 +15,9 @@ import type {
   TaskManagementRequestPdu,
   TaskManagementResponsePdu,
 } from '../../src/pdu/types.js';
-import { ManualClock } from '../../src/session/clock.js';
-import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../src/session/keys.js';
-import type { NegotiatedParams } from '../../src/session/negotiation.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../src/login/keys.js';
+import type { NegotiatedParams } from '../../src/login/negotiation.js';
 
 export const LUN1 = 0x0001000000000000n;
 const EMPTY = Buffer.alloc(0);

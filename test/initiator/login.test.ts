@@ -2,11 +2,11 @@
 // stages, the C bit both ways, CHAP and mutual CHAP, status classes.
 import { describe, expect, it } from 'vitest';
 import { IscsiProtocolError, LoginError } from '../../src/errors.js';
-import { LoginExchange, type LoginExchangeOptions, type LoginStep } from '../../src/initiator/session/login.js';
+import { LoginExchange, type LoginExchangeOptions, type LoginStep } from '../../src/initiator/core/login.js';
 import { Opcode } from '../../src/pdu/constants.js';
-import { TextAssembler, encodeTextKeys } from '../../src/pdu/text.js';
+import { TextAssembler, encodeTextKeys } from '../../src/pdu/text-keys.js';
 import type { LoginRequestPdu, LoginResponsePdu } from '../../src/pdu/types.js';
-import { TargetLoginNegotiator, type TargetLoginOptions } from '../../src/session/negotiation.js';
+import { TargetLoginNegotiator, type TargetLoginOptions } from '../../src/login/negotiation.js';
 
 const INAME = 'iqn.2026-01.dev.tsiscsi:test';
 const TNAME = 'iqn.2026-01.dev.tsiscsi:disk';

@@ -3,7 +3,7 @@
 // backoff resets once the target is back).
 import { describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../src/errors.js';
-import { ReconnectPolicy } from '../../src/initiator/session/recovery.js';
+import { ReconnectPolicy } from '../../src/initiator/core/recovery.js';
 import { Opcode } from '../../src/pdu/constants.js';
 import { Harness, LUN1, READ10, WRITE10, flush, track } from './harness.js';
 

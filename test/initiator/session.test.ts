@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError } from '../../src/errors.js';
 import { Session, type SessionOptions } from '../../src/initiator/session.js';
-import type { SessionEvent } from '../../src/initiator/session/events.js';
+import type { SessionEvent } from '../../src/initiator/events.js';
 import { Opcode, TmfFunction } from '../../src/pdu/constants.js';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.js';
 

@@ -2,9 +2,9 @@
 // continued by Target Transfer Tag (§11.10, §11.11).
 import { describe, expect, it } from 'vitest';
 import { IscsiProtocolError } from '../../src/errors.js';
-import { TextExchange, parseSendTargets, parseTargetAddress } from '../../src/initiator/session/text.js';
+import { TextExchange, parseSendTargets, parseTargetAddress } from '../../src/initiator/core/text.js';
 import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
-import { TextAssembler, TextSplitter, encodeTextKeys } from '../../src/pdu/text.js';
+import { TextAssembler, TextSplitter, encodeTextKeys } from '../../src/pdu/text-keys.js';
 import type { TextRequestPdu, TextResponsePdu } from '../../src/pdu/types.js';
 
 function exchange() {

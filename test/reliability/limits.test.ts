@@ -10,7 +10,7 @@ import { rssOfMiB } from '../../fuzz/resources.js';
 import { encodePduToBuffer } from '../../src/pdu/codec.js';
 import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
 import { splitPdus } from '../../fuzz/mutate.js';
-import { encodeTextKeys } from '../../src/pdu/text.js';
+import { encodeTextKeys } from '../../src/pdu/text-keys.js';
 import { spawnTarget, startTarget, type RunningTarget } from '../interop/tsiscsi.js';
 
 function open(port: number): Promise<Socket> {

@@ -14,7 +14,7 @@ import {
 } from '../../src/scsi/cdb-copy.js';
 import { ASC, SENSE_KEY, XCOPY_SA } from '../../src/scsi/constants.js';
 import type { LogicalUnit } from '../../src/scsi/logical-unit.js';
-import { ScsiTargetDevice } from '../../src/scsi/lun-map.js';
+import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import type { ScsiResponse } from '../../src/scsi/types.js';
 import type { BlockBackend } from '../../src/backend/types.js';
 import { GatedBackend, TARGET, cmd, expectSense, nexus, pattern, settle, type CmdOptions } from './helpers.js';

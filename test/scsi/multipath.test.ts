@@ -5,7 +5,7 @@ import { MemoryBackend } from '../../src/backend/memory.js';
 import { cdbPreventAllow, cdbRead10, cdbStartStopUnit, cdbTestUnitReady, cdbWrite10 } from '../../src/scsi/cdb.js';
 import { cdbPersistentReserveOut } from '../../src/scsi/cdb-reservations.js';
 import { ASC, PR_TYPE, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
-import { ScsiTargetDevice } from '../../src/scsi/lun-map.js';
+import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import type { ItNexus } from '../../src/scsi/types.js';
 import { TARGET, cmd, expectSense, nexus, pattern, type CmdOptions } from './helpers.js';
 

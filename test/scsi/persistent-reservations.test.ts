@@ -18,7 +18,7 @@ import {
 } from '../../src/scsi/cdb-reservations.js';
 import { ASC, PR_TYPE, PRIN, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
-import { ScsiTargetDevice } from '../../src/scsi/lun-map.js';
+import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import type { ScsiResponse } from '../../src/scsi/types.js';
 import { TARGET, cmd, expectSense, makeLu, nexus, pattern, type Fixture } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { MemoryBackend } from '../../src/backend/memory.js';
 import type { BlockBackend } from '../../src/backend/types.js';
 import { ASC, SENSE_KEY } from '../../src/scsi/constants.js';
 import { cdbRead10, cdbWrite10 } from '../../src/scsi/cdb.js';
-import { ScsiTargetDevice } from '../../src/scsi/lun-map.js';
+import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import { TARGET, cmd, expectSense } from './helpers.js';
 
 /** Wraps a backend and records every call, and any call made after close. */

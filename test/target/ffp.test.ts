@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Opcode, RESERVED_TAG, RejectReason } from '../../src/pdu/constants.js';
 import { lunToField } from '../../src/pdu/lun.js';
-import { snAdd } from '../../src/session/serial.js';
-import { parseTextKeys } from '../../src/pdu/text.js';
+import { snAdd } from '../../src/util/serial.js';
+import { parseTextKeys } from '../../src/pdu/text-keys.js';
 import { cdb10, command, dataOut, harness, ofType } from './harness.js';
 
 const READ_10 = 0x28;

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { LoginStatus, Opcode, Stage } from '../../src/pdu/constants.js';
-import { encodeTextKeys, parseTextKeys } from '../../src/pdu/text.js';
+import { encodeTextKeys, parseTextKeys } from '../../src/pdu/text-keys.js';
 import type { LoginRequestPdu } from '../../src/pdu/types.js';
 import { LoginRefusal, TargetLogin, type LoginRegistry } from '../../src/target/login.js';
 import { silent } from './harness.js';

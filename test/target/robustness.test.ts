@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePduToBuffer } from '../../src/pdu/codec.js';
 import { Opcode } from '../../src/pdu/constants.js';
-import { encodeTextKeys } from '../../src/pdu/text.js';
+import { encodeTextKeys } from '../../src/pdu/text-keys.js';
 import { startTarget, type RunningTarget } from '../interop/tsiscsi.js';
 
 function open(port: number): Promise<Socket> {

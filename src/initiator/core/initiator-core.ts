@@ -22,16 +22,16 @@ import type {
   TargetPdu,
   TaskManagementResponsePdu,
 } from '../../pdu/types.js';
-import { R2TTable, type R2TDescriptor } from '../../r2t/index.js';
+import { R2TTable, type R2TDescriptor } from '../../r2t/table.js';
 import { SENSE_KEY, STATUS, ascName, opcodeName } from '../../scsi/constants.js';
 import { parseSense, scsiErrorFromStatus } from '../../scsi/sense.js';
-import type { Clock, TimerHandle } from '../../session/clock.js';
-import type { NegotiatedParams } from '../../session/negotiation.js';
-import { snLt, snLte } from '../../session/serial.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import type { NegotiatedParams } from '../../login/negotiation.js';
+import { snLt, snLte } from '../../util/serial.js';
 import { CommandRejectedError, TargetFailureError, TaskManagementError } from '../errors.js';
 import { acceptDataIn, checkReadComplete, resultFromDataIn, resultFromResponse, type CommandResult } from './data-in.js';
 import { acceptR2T, burstLimits, sendBurst, sendUnsolicited, unsolicitedPlan, type BurstLimits } from './data-out.js';
-import type { SessionEvent } from './events.js';
+import type { SessionEvent } from '../events.js';
 import { Keepalive, type KeepaliveOptions } from './keepalive.js';
 import { SessionLocks, type LockMode, type LockStats } from './locks.js';
 import { TaskPool, type Pending, type Task, type TaskHandle } from './task.js';

@@ -4,7 +4,7 @@
 import { createHash, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
 import { IscsiProtocolError, TsiscsiError, type ProtocolErrorInit } from '../errors.js';
 import { LoginStatus } from '../pdu/constants.js';
-import { AUTH_BINARY_MAX_BYTES, decodeBinaryValue, decodeRegularBinaryNumber, encodeHexConstant, type TextPair } from '../pdu/text.js';
+import { AUTH_BINARY_MAX_BYTES, decodeBinaryValue, decodeRegularBinaryNumber, encodeHexConstant, type TextPair } from '../pdu/text-keys.js';
 
 /**
  * CHAP algorithm numbers from the IANA "PPP Authentication Algorithms" registry, which RFC 7143 §12.1.3

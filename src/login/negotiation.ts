@@ -4,7 +4,7 @@
 
 import { IscsiProtocolError, type ProtocolErrorInit } from '../errors.js';
 import { LoginStatus, RejectReason, Stage } from '../pdu/constants.js';
-import { decodeNumericValue, tryParseNumericValue, type TextPair } from '../pdu/text.js';
+import { decodeNumericValue, tryParseNumericValue, type TextPair } from '../pdu/text-keys.js';
 import { ChapAuthenticator, ChapClient, ChapConfigError, type ChapAuthenticatorOptions, type ChapClientOptions } from './chap.js';
 import {
   KEY_DEFINITIONS,

@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { IscsiProtocolError } from '../../src/errors.js';
 import { Stage } from '../../src/pdu/constants.js';
-import type { TextPair } from '../../src/pdu/text.js';
-import { KeyNegotiator, NegotiationError, iscsiNameProblem, type KeyNegotiatorOptions, type NegotiationPolicy } from '../../src/session/negotiation.js';
-import { defaultConnectionParams, defaultSessionParams, type KeyDefinition } from '../../src/session/keys.js';
+import type { TextPair } from '../../src/pdu/text-keys.js';
+import { KeyNegotiator, NegotiationError, iscsiNameProblem, type KeyNegotiatorOptions, type NegotiationPolicy } from '../../src/login/negotiation.js';
+import { defaultConnectionParams, defaultSessionParams, type KeyDefinition } from '../../src/login/keys.js';
 
 const INAME = 'iqn.2005-03.org.open-iscsi:client1';
 const TNAME = 'iqn.2024-01.org.tsiscsi:disk1';

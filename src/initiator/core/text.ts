@@ -4,7 +4,7 @@
 
 import { IscsiProtocolError } from '../../errors.js';
 import { Opcode, RESERVED_TAG } from '../../pdu/constants.js';
-import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../pdu/text.js';
+import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../pdu/text-keys.js';
 import type { TextRequestPdu, TextResponsePdu } from '../../pdu/types.js';
 
 export interface TextExchangeOptions {

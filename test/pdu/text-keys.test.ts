@@ -22,7 +22,7 @@ import {
   rfcValueLimit,
   tryParseNumericValue,
   type TextPair,
-} from '../../src/pdu/text.js';
+} from '../../src/pdu/text-keys.js';
 
 const seg = (s: string): Buffer => Buffer.from(s, 'utf8');
 

@@ -2,7 +2,7 @@
 // while its CmdSN is within [ExpCmdSN, MaxCmdSN]. CmdSN is forward state (frwdLock); ExpCmdSN and
 // MaxCmdSN are backward state (backLock), updated from every response with serial arithmetic (RFC 1982).
 
-import { snAdd, snDiff, snLt, snLte } from '../../session/serial.js';
+import { snAdd, snDiff, snLt, snLte } from '../../util/serial.js';
 
 /** CmdSN (forward) and ExpCmdSN/MaxCmdSN (backward) with the update rules of RFC 7143 §4.2.2.1. */
 export class CommandWindow {

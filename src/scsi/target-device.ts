@@ -272,8 +272,3 @@ export class ScsiTargetDevice implements LuHost {
     }
   }
 }
-
-/** The same class under the name the CLI and transport use for "the LUNs of a target". */
-export const LunMap = ScsiTargetDevice;
-/** @see ScsiTargetDevice */
-export type LunMap = ScsiTargetDevice;

@@ -1,6 +1,6 @@
 // The key table (RFC 7143 §12, §13; RFC 7144): complete, consistent with itself and with the defaults.
 import { describe, expect, it } from 'vitest';
-import { decodeNumericValue } from '../../src/pdu/text.js';
+import { decodeNumericValue } from '../../src/pdu/text-keys.js';
 import {
   KEYS,
   KEY_DEFINITIONS,
@@ -8,7 +8,7 @@ import {
   defaultSessionParams,
   isExtensionKey,
   lookupKey,
-} from '../../src/session/keys.js';
+} from '../../src/login/keys.js';
 
 const key = (name: string) => {
   const d = lookupKey(name);

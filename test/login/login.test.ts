@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { IscsiProtocolError } from '../../src/errors.js';
 import { LoginStatus, Stage } from '../../src/pdu/constants.js';
-import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../src/pdu/text.js';
-import { chapResponse, encodeChapBinary, type ChapClientOptions } from '../../src/session/chap.js';
+import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../src/pdu/text-keys.js';
+import { chapResponse, encodeChapBinary, type ChapClientOptions } from '../../src/login/chap.js';
 import {
   InitiatorLoginNegotiator,
   NegotiationError,
@@ -12,7 +12,7 @@ import {
   type LoginRequestOutput,
   type LoginResponseOutput,
   type TargetAuthConfig,
-} from '../../src/session/negotiation.js';
+} from '../../src/login/negotiation.js';
 
 const INAME = 'iqn.2005-03.org.open-iscsi:client1';
 const TNAME = 'iqn.2024-01.org.tsiscsi:disk1';

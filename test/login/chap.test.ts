@@ -15,7 +15,7 @@ import {
   verifyChapResponse,
   type ChapAlgorithmId,
   type RandomBytes,
-} from '../../src/session/chap.js';
+} from '../../src/login/chap.js';
 
 const SECRET = 'secretsecret1234';
 const TARGET_SECRET = 'targetsecret5678';

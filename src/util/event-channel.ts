@@ -1,44 +1,7 @@
-// Session events (Async Messages, unit attentions, connection changes) delivered two ways: an async
-// iterable per subscriber and a callback (the Session's EventEmitter). Seed 004: delivery never says an
-// event is pending and then blocks, nor blocks while one is pending. Each subscriber has its own bounded
-// queue: a slow reader loses the oldest events (counted), never stalls the session.
-
-import type { ParsedSense } from '../../scsi/sense.js';
-
-/** Something the session reports that is not the answer to a command. */
-export type SessionEvent =
-  | { type: 'unit-attention'; lun: number | undefined; senseKey: number; asc: number; ascq: number; ascName: string; sense: Buffer }
-  | { type: 'scsi-async-event'; lun: number | undefined; sense: ParsedSense | undefined; raw: Buffer }
-  | { type: 'logout-requested'; time2Wait: number; time2Retain: number; within: number }
-  | { type: 'connection-drop-requested'; time2Wait: number; time2Retain: number; cid: number }
-  | { type: 'session-drop-requested'; time2Wait: number; time2Retain: number }
-  | { type: 'renegotiate-requested'; within: number }
-  | { type: 'vendor-async-event'; code: number; data: Buffer }
-  | { type: 'connection-lost'; reason: string; error: Error }
-  | { type: 'reconnected'; attempt: number; downMs: number }
-  | { type: 'session-lost'; error: Error }
-  | { type: 'protocol-error'; error: Error }
-  /** The session is closed (by close(), or a failed connect): the last event, then iterators end. */
-  | { type: 'closed'; error: Error };
-
-/** The names of {@link SessionEvent} types. */
-export type SessionEventType = SessionEvent['type'];
-
-/** Every {@link SessionEventType}, for checking names at registration. */
-export const SESSION_EVENT_TYPES: ReadonlySet<string> = new Set<SessionEventType>([
-  'unit-attention',
-  'scsi-async-event',
-  'logout-requested',
-  'connection-drop-requested',
-  'session-drop-requested',
-  'renegotiate-requested',
-  'vendor-async-event',
-  'connection-lost',
-  'reconnected',
-  'session-lost',
-  'protocol-error',
-  'closed',
-]);
+// Event delivery shared by both ends: an async iterable per subscriber and one callback. It never says
+// an event is pending and then blocks, nor blocks while one is pending (a reader that is waiting is
+// handed the event directly); each subscriber has its own bounded queue, so a slow reader loses the
+// oldest events (counted) and never stalls the producer. Callbacks are validated once, at registration.
 
 /**
  * Validates an event name when a listener registers (seed 004: check once, at registration): a

@@ -13,7 +13,7 @@ import {
   parseReportLuns,
   parseVpd83,
 } from '../../src/scsi/cdb.js';
-import { LunMap, ScsiTargetDevice } from '../../src/scsi/lun-map.js';
+import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import { parseSense } from '../../src/scsi/sense.js';
 import { TARGET, cmd, expectSense, nexus, type CmdOptions } from './helpers.js';
 
@@ -157,9 +157,6 @@ describe('device-wide events', () => {
     const b = parseVpd83((await run(cdbInquiry({ evpd: true, page: 0x83 }), { lun: 1 })).data as Buffer);
     expect(a[0]!.designator).not.toEqual(b[0]!.designator);
     expect(a[4]!.text).toBe(b[4]!.text);
-  });
-  test('LunMap is the same class', () => {
-    expect(LunMap).toBe(ScsiTargetDevice);
   });
 });
 

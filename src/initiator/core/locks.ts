@@ -3,7 +3,7 @@
 // backLock may be taken inside frwdLock, never the reverse: AsyncMutex ranks check it and throw
 // LockOrderError. In 'one' mode both paths share one mutex (the benchmark's baseline).
 
-import { AsyncMutex } from '../../session/mutex.js';
+import { AsyncMutex } from '../../util/mutex.js';
 
 /** Lock ranks: frwd before back; the R2T guards (ranks 10, 11) are leaves under either. */
 export const FRWD_RANK = 1;
