@@ -11,7 +11,8 @@ import { AsyncEvent, Opcode, RESERVED_TAG, TmfResponse } from '../src/pdu/consta
 import { Framer } from '../src/pdu/framer.js';
 import { TextAssembler, encodeTextKeys } from '../src/pdu/text-keys.js';
 import type { DataOutPdu, InitiatorPdu, LoginRequestPdu, ScsiCommandPdu, TargetPdu } from '../src/pdu/types.js';
-import { TargetLoginNegotiator, type NegotiatedParams } from '../src/login/negotiation.js';
+import type { NegotiatedParams } from '../src/login/policy.js';
+import { TargetLoginNegotiator } from '../src/login/target-negotiator.js';
 import { Rng, mutatePdu, reframe } from './mutate.js';
 
 export const HOSTILE_IQN = 'iqn.2026-11.io.tsiscsi.fuzz:hostile';

@@ -32,7 +32,7 @@ import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
 import type { ChapAlgorithmId, ChapSecret } from '../login/chap.js';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
 import type { DigestName } from '../login/keys.js';
-import type { NegotiatedParams, NegotiationPolicy } from '../login/negotiation.js';
+import type { NegotiatedParams, NegotiationPolicy } from '../login/policy.js';
 import { ResidualError, TaskManagementError, UrlError } from './errors.js';
 import { InitiatorCore, type CommandRequest, type CoreStats } from './core/initiator-core.js';
 import type { CommandResult } from './core/data-in.js';

@@ -1,6 +1,7 @@
 // The login/text keys of RFC 7143 §12 and §13 (and RFC 7144's iSCSIProtocolLevel) as data: one record per
-// key saying who may send it, when, its type, default, range and result function. The negotiation
-// engine (negotiation.ts) is driven by this table and holds no per-key code beyond the few integrity rules.
+// key saying who may send it, when, its type, default, range and result function; the values in force
+// and their defaults; the iSCSI name syntax. The key negotiator (key-negotiator.ts) is driven by this
+// table and holds no per-key code beyond the few cross-key integrity rules.
 
 /** Scope of a key (RFC 7143 §13): session-wide (SW) or connection-only (CO). */
 export type KeyScope = 'session' | 'connection';
@@ -208,19 +209,17 @@ export type TaskReportingValue = 'RFC3720' | 'ResponseFence' | 'FastAbort';
 /** RFC 7143 §13.21. */
 export type SessionType = 'Normal' | 'Discovery';
 
-/** Session-wide operational values (RFC 7143 §13, scope SW), in force after login. */
-export interface SessionParams {
-  sessionType: SessionType;
-  initiatorName: string | undefined;
-  initiatorAlias: string | undefined;
-  targetName: string | undefined;
-  targetAlias: string | undefined;
-  targetPortalGroupTag: number | undefined;
+/**
+ * The session-wide operational keys whose value is one number or one Boolean (RFC 7143 §13.2, §13.10,
+ * §13.11, §13.13 to §13.20; RFC 7144 §2.1). The same fields hold the values in force
+ * ({@link SessionParams}) and a node's wishes (the negotiation policy, login/policy.ts).
+ */
+export interface SessionKeyValues {
   maxConnections: number;
   initialR2T: boolean;
   immediateData: boolean;
   maxBurstLength: number;
-  /** Never more than maxBurstLength (RFC 7143 §13.14). */
+  /** In force: never more than maxBurstLength (RFC 7143 §13.14). */
   firstBurstLength: number;
   defaultTime2Wait: number;
   defaultTime2Retain: number;
@@ -229,6 +228,16 @@ export interface SessionParams {
   dataSequenceInOrder: boolean;
   errorRecoveryLevel: number;
   iSCSIProtocolLevel: number;
+}
+
+/** Session-wide values (RFC 7143 §13, scope SW), in force after login. */
+export interface SessionParams extends SessionKeyValues {
+  sessionType: SessionType;
+  initiatorName: string | undefined;
+  initiatorAlias: string | undefined;
+  targetName: string | undefined;
+  targetAlias: string | undefined;
+  targetPortalGroupTag: number | undefined;
   taskReporting: TaskReportingValue;
 }
 
@@ -272,4 +281,20 @@ export function defaultSessionParams(): SessionParams {
 /** Connection defaults (RFC 7143 §13.1, §13.12): no digests, 8192-byte segments both ways. */
 export function defaultConnectionParams(): ConnectionParams {
   return { headerDigest: 'None', dataDigest: 'None', maxRecvDataSegmentLength: 8192, maxSendDataSegmentLength: 8192, authMethod: 'None' };
+}
+
+/** Longest iSCSI name, in bytes of UTF-8 (RFC 7143 §4.2.7.1). */
+export const ISCSI_NAME_MAX_BYTES = 223;
+
+/** Why `name` is not an iSCSI name (RFC 7143 §4.2.7): its three formats iqn., eui. and naa.; or undefined. */
+export function iscsiNameProblem(name: string): string | undefined {
+  const bytes = Buffer.byteLength(name);
+  if (bytes === 0) return 'is empty';
+  if (bytes > ISCSI_NAME_MAX_BYTES) return `is ${bytes} bytes, more than ${ISCSI_NAME_MAX_BYTES}`;
+  if (/[\s\u0000-\u001f\u007f,]/u.test(name)) return 'contains a space, control character or comma';
+  const lower = name.toLowerCase();
+  if (lower.startsWith('iqn.')) return lower.length > 4 ? undefined : 'has nothing after iqn.';
+  if (lower.startsWith('eui.')) return /^eui\.[0-9a-f]{16}$/.test(lower) ? undefined : 'is not eui. and 16 hex digits';
+  if (lower.startsWith('naa.')) return /^naa\.(?:[0-9a-f]{16}|[0-9a-f]{32})$/.test(lower) ? undefined : 'is not naa. and 16 or 32 hex digits';
+  return 'does not start with iqn., eui. or naa.';
 }

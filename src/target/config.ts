@@ -10,7 +10,7 @@ import { openBackend, parseLunSpec } from '../backend/spec.js';
 import type { BlockBackend } from '../backend/types.js';
 import { TsiscsiError } from '../errors.js';
 import { MAX_LUN } from '../pdu/lun.js';
-import { iscsiNameProblem } from '../login/negotiation.js';
+import { iscsiNameProblem } from '../login/keys.js';
 import { TargetNode, type ChapAccount } from './target-node.js';
 import { TargetServer, type Portal, type TargetServerOptions } from './server.js';
 

@@ -9,9 +9,9 @@ import { IscsiProtocolError } from '../errors.js';
 import { ISCSI_VERSION, LoginStatus, Opcode, Stage } from '../pdu/constants.js';
 import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text-keys.js';
 import type { LoginRequestPdu, LoginResponsePdu } from '../pdu/types.js';
-import type { NegotiatedParams, TargetAuthConfig, LoginIdentity, LoginStage, NextStage } from '../login/negotiation.js';
-import { TargetLoginNegotiator } from '../login/negotiation.js';
-import type { NegotiationPolicy } from '../login/negotiation.js';
+import type { LoginStage, NextStage } from '../login/key-negotiator.js';
+import type { NegotiatedParams, NegotiationPolicy } from '../login/policy.js';
+import { TargetLoginNegotiator, type LoginIdentity, type TargetAuthConfig } from '../login/target-negotiator.js';
 import { snAdd } from '../util/serial.js';
 
 /** A login the registry refuses: the status class/detail to answer (RFC 7143 §11.13.5). */

@@ -8,7 +8,8 @@ import { AsyncEvent, Opcode, RESERVED_TAG, TmfResponse } from '../../src/pdu/con
 import { Framer } from '../../src/pdu/framer.js';
 import { TextAssembler, encodeTextKeys } from '../../src/pdu/text-keys.js';
 import type { DataOutPdu, InitiatorPdu, LoginRequestPdu, ScsiCommandPdu, TargetPdu } from '../../src/pdu/types.js';
-import { TargetLoginNegotiator, type NegotiatedParams, type NegotiationPolicy, type TargetAuthConfig } from '../../src/login/negotiation.js';
+import type { NegotiatedParams, NegotiationPolicy } from '../../src/login/policy.js';
+import { TargetLoginNegotiator, type TargetAuthConfig } from '../../src/login/target-negotiator.js';
 
 export const FAKE_IQN = 'iqn.2026-01.dev.tsiscsi.test:fake';
 

@@ -17,7 +17,7 @@ import type {
 } from '../../src/pdu/types.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../src/login/keys.js';
-import type { NegotiatedParams } from '../../src/login/negotiation.js';
+import type { NegotiatedParams } from '../../src/login/policy.js';
 
 export const LUN1 = 0x0001000000000000n;
 const EMPTY = Buffer.alloc(0);

@@ -6,7 +6,7 @@ import { LoginExchange, type LoginExchangeOptions, type LoginStep } from '../../
 import { Opcode } from '../../src/pdu/constants.js';
 import { TextAssembler, encodeTextKeys } from '../../src/pdu/text-keys.js';
 import type { LoginRequestPdu, LoginResponsePdu } from '../../src/pdu/types.js';
-import { TargetLoginNegotiator, type TargetLoginOptions } from '../../src/login/negotiation.js';
+import { TargetLoginNegotiator, type TargetLoginOptions } from '../../src/login/target-negotiator.js';
 
 const INAME = 'iqn.2026-01.dev.tsiscsi:test';
 const TNAME = 'iqn.2026-01.dev.tsiscsi:disk';

@@ -6,6 +6,7 @@ import {
   KEY_DEFINITIONS,
   defaultConnectionParams,
   defaultSessionParams,
+  iscsiNameProblem,
   isExtensionKey,
   lookupKey,
 } from '../../src/login/keys.js';
@@ -134,5 +135,14 @@ describe('key table (RFC 7143 §13)', () => {
     expect(isExtensionKey('X#NodeArchitecture')).toBe(true);
     expect(isExtensionKey('MaxBurstLength')).toBe(false);
     expect(lookupKey('X-com.example.foo')).toBeUndefined();
+  });
+});
+
+describe('iSCSI names', () => {
+  it('recognises the three iSCSI name formats (§4.2.7)', () => {
+    expect(iscsiNameProblem('iqn.2001-04.com.example:storage.disk2.sys1.xyz')).toBeUndefined();
+    expect(iscsiNameProblem('eui.02004567A425678D')).toBeUndefined();
+    expect(iscsiNameProblem('naa.52004567BA64678D')).toBeUndefined();
+    expect(iscsiNameProblem('naa.62004567BA64678D0123456789ABCDEF')).toBeUndefined();
   });
 });

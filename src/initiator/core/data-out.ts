@@ -6,7 +6,7 @@ import { IscsiProtocolError } from '../../errors.js';
 import { Opcode, RESERVED_TAG } from '../../pdu/constants.js';
 import type { DataOutPdu, InitiatorPdu, R2TPdu } from '../../pdu/types.js';
 import type { R2TDescriptor, R2TTable } from '../../r2t/table.js';
-import type { NegotiatedParams } from '../../login/negotiation.js';
+import type { NegotiatedParams } from '../../login/policy.js';
 import type { Task } from './task.js';
 
 /** The negotiated values that shape output data. */

@@ -26,7 +26,7 @@ import { R2TTable, type R2TDescriptor } from '../../r2t/table.js';
 import { SENSE_KEY, STATUS, ascName, opcodeName } from '../../scsi/constants.js';
 import { parseSense, scsiErrorFromStatus } from '../../scsi/sense.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
-import type { NegotiatedParams } from '../../login/negotiation.js';
+import type { NegotiatedParams } from '../../login/policy.js';
 import { snLt, snLte } from '../../util/serial.js';
 import { CommandRejectedError, TargetFailureError, TaskManagementError } from '../errors.js';
 import { acceptDataIn, checkReadComplete, resultFromDataIn, resultFromResponse, type CommandResult } from './data-in.js';

@@ -7,7 +7,9 @@ import { IscsiProtocolError, LoginError } from '../../errors.js';
 import { LOGIN_STATUS_NAMES, Opcode, Stage } from '../../pdu/constants.js';
 import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../pdu/text-keys.js';
 import type { LoginRequestPdu, LoginResponsePdu } from '../../pdu/types.js';
-import { InitiatorLoginNegotiator, type InitiatorLoginOptions, type LoginRequestOutput, type NegotiatedParams, type NextStage } from '../../login/negotiation.js';
+import { InitiatorLoginNegotiator, type InitiatorLoginOptions, type LoginRequestOutput } from '../../login/initiator-negotiator.js';
+import type { NextStage } from '../../login/key-negotiator.js';
+import type { NegotiatedParams } from '../../login/policy.js';
 
 /** The PDU fields of one connection's login. */
 export interface LoginExchangeOptions extends InitiatorLoginOptions {

@@ -5,14 +5,9 @@ import { IscsiProtocolError } from '../../src/errors.js';
 import { LoginStatus, Stage } from '../../src/pdu/constants.js';
 import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../src/pdu/text-keys.js';
 import { chapResponse, encodeChapBinary, type ChapClientOptions } from '../../src/login/chap.js';
-import {
-  InitiatorLoginNegotiator,
-  NegotiationError,
-  TargetLoginNegotiator,
-  type LoginRequestOutput,
-  type LoginResponseOutput,
-  type TargetAuthConfig,
-} from '../../src/login/negotiation.js';
+import { InitiatorLoginNegotiator, type LoginRequestOutput } from '../../src/login/initiator-negotiator.js';
+import { NegotiationError } from '../../src/login/key-negotiator.js';
+import { TargetLoginNegotiator, type LoginResponseOutput, type TargetAuthConfig } from '../../src/login/target-negotiator.js';
 
 const INAME = 'iqn.2005-03.org.open-iscsi:client1';
 const TNAME = 'iqn.2024-01.org.tsiscsi:disk1';

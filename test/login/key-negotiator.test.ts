@@ -1,10 +1,12 @@
-// Text-mode negotiation (RFC 7143 §6.2 to §6.4, §12, §13) with the table-driven KeyNegotiator.
+// The key negotiator (src/login/key-negotiator.ts): text-mode negotiation (RFC 7143 §6.2 to §6.4, §12, §13)
+// driven by the key table, as target and as initiator, at login and in Full Feature Phase.
 import { describe, expect, it } from 'vitest';
 import { IscsiProtocolError } from '../../src/errors.js';
 import { Stage } from '../../src/pdu/constants.js';
 import type { TextPair } from '../../src/pdu/text-keys.js';
-import { KeyNegotiator, NegotiationError, iscsiNameProblem, type KeyNegotiatorOptions, type NegotiationPolicy } from '../../src/login/negotiation.js';
+import { KeyNegotiator, NegotiationError, type KeyNegotiatorOptions } from '../../src/login/key-negotiator.js';
 import { defaultConnectionParams, defaultSessionParams, type KeyDefinition } from '../../src/login/keys.js';
+import type { NegotiationPolicy } from '../../src/login/policy.js';
 
 const INAME = 'iqn.2005-03.org.open-iscsi:client1';
 const TNAME = 'iqn.2024-01.org.tsiscsi:disk1';
@@ -352,13 +354,6 @@ describe('KeyNegotiator protocol errors', () => {
 
   it.each(['foo', 'iqn.', 'eui.1234', 'naa.12', `iqn.${'a'.repeat(220)}`, 'iqn.2024-01.org.example:a b'])('refuses InitiatorName=%s', (name) => {
     expect(negotiationError(() => target().step([['InitiatorName', name], ['TargetName', TNAME]], { stage: SEC })).code).toBe('ERR_NEGOTIATION_INVALID_DECLARATION');
-  });
-
-  it('recognises the three iSCSI name formats (§4.2.7)', () => {
-    expect(iscsiNameProblem('iqn.2001-04.com.example:storage.disk2.sys1.xyz')).toBeUndefined();
-    expect(iscsiNameProblem('eui.02004567A425678D')).toBeUndefined();
-    expect(iscsiNameProblem('naa.52004567BA64678D')).toBeUndefined();
-    expect(iscsiNameProblem('naa.62004567BA64678D0123456789ABCDEF')).toBeUndefined();
   });
 
   it('refuses a MaxRecvDataSegmentLength declaration out of range', () => {
