@@ -4,12 +4,13 @@
 import { IscsiProtocolError } from '../errors.js';
 import { BHS_LENGTH, DIGEST_LENGTH, MAX_DATA_SEGMENT_LENGTH, OPCODE_NAMES, RejectReason } from './constants.js';
 import { crc32c } from './crc32c.js';
-import type { FamilyCodec } from './bhs.js';
+import { pad4, type FamilyCodec } from './bhs.js';
 import { asyncMessageCodec, rejectCodec, snackCodec } from './exception.js';
 import { loginRequestCodec, loginResponseCodec } from './login.js';
 import { logoutRequestCodec, logoutResponseCodec } from './logout.js';
 import { nopInCodec, nopOutCodec } from './nop.js';
-import { dataInCodec, dataOutCodec, pad4, r2tCodec, scsiCommandCodec, scsiResponseCodec } from './command.js';
+import { scsiCommandCodec, scsiResponseCodec } from './command.js';
+import { dataInCodec, dataOutCodec, r2tCodec } from './data-transfer.js';
 import { textRequestCodec, textResponseCodec } from './text.js';
 import { tmfRequestCodec, tmfResponseCodec } from './tmf.js';
 import type { InitiatorPdu, Pdu, TargetPdu } from './types.js';
@@ -49,6 +50,7 @@ export function opcodeOf(bhs: Buffer): number {
   return bhs[0]! & 0x3f;
 }
 
+/** The RFC 7143 §11 title of an opcode, or 'Unknown opcode 0x..'. */
 export function opcodeName(opcode: number): string {
   return OPCODE_NAMES[opcode] ?? `Unknown opcode 0x${opcode.toString(16).padStart(2, '0')}`;
 }
@@ -60,6 +62,7 @@ export function isOpcodeOf(direction: Direction, opcode: number): boolean {
   return direction === 'initiator' ? opcode < 0x20 : opcode >= 0x20;
 }
 
+/** Which digests are on for a connection (negotiated HeaderDigest and DataDigest, RFC 7143 §13.1). */
 export interface DigestSettings {
   header: boolean;
   data: boolean;

@@ -30,6 +30,7 @@ export const Opcode = {
   AsyncMessage: 0x32,
   Reject: 0x3f,
 } as const;
+/** One of the {@link Opcode} values. */
 export type OpcodeValue = (typeof Opcode)[keyof typeof Opcode];
 
 /** Human names as RFC 7143 §11 titles them (used by `tsiscsi dump` and logs). */
@@ -59,9 +60,11 @@ export const FLAG_IMMEDIATE = 0x40;
 /** Byte 1 bit 7: Final. */
 export const FLAG_FINAL = 0x80;
 
-/** SCSI Command flags (byte 1, RFC 7143 §11.3). */
+/** SCSI Command flags (byte 1, RFC 7143 §11.3): R, the command reads (expects Data-In). */
 export const CMD_FLAG_READ = 0x40;
+/** W: the command writes (expects Data-Out). */
 export const CMD_FLAG_WRITE = 0x20;
+/** ATTR: the task attribute, the low 3 bits (RFC 7143 §11.3.1.1). */
 export const CMD_ATTR_MASK = 0x07;
 
 /** ATTR field values (RFC 7143 §11.3.1.1). */
@@ -73,17 +76,23 @@ export const TaskAttr = {
   Aca: 4,
 } as const;
 
-/** SCSI Response flags (byte 1, RFC 7143 §11.4.1). */
-export const RSP_FLAG_BIDI_OVERFLOW = 0x10; // o
-export const RSP_FLAG_BIDI_UNDERFLOW = 0x08; // u
-export const RSP_FLAG_OVERFLOW = 0x04; // O
-export const RSP_FLAG_UNDERFLOW = 0x02; // U
+/** SCSI Response flags (byte 1, RFC 7143 §11.4.1): o, bidirectional read residual overflow. */
+export const RSP_FLAG_BIDI_OVERFLOW = 0x10;
+/** u: bidirectional read residual underflow. */
+export const RSP_FLAG_BIDI_UNDERFLOW = 0x08;
+/** O: residual overflow. */
+export const RSP_FLAG_OVERFLOW = 0x04;
+/** U: residual underflow. */
+export const RSP_FLAG_UNDERFLOW = 0x02;
 
-/** Data-In flags (byte 1, RFC 7143 §11.7). */
-export const DATAIN_FLAG_ACK = 0x40; // A
-export const DATAIN_FLAG_OVERFLOW = 0x04; // O
-export const DATAIN_FLAG_UNDERFLOW = 0x02; // U
-export const DATAIN_FLAG_STATUS = 0x01; // S
+/** Data-In flags (byte 1, RFC 7143 §11.7.1): A, the target asks for a DataACK SNACK. */
+export const DATAIN_FLAG_ACK = 0x40;
+/** O: residual overflow (with S). */
+export const DATAIN_FLAG_OVERFLOW = 0x04;
+/** U: residual underflow (with S). */
+export const DATAIN_FLAG_UNDERFLOW = 0x02;
+/** S: the PDU carries the command's status. */
+export const DATAIN_FLAG_STATUS = 0x01;
 
 /** iSCSI Response field of the SCSI Response (RFC 7143 §11.4.3). */
 export const IscsiResponse = {
@@ -91,11 +100,15 @@ export const IscsiResponse = {
   TargetFailure: 0x01,
 } as const;
 
-/** Login/Text flags (byte 1, RFC 7143 §11.12, §11.10). */
-export const LOGIN_FLAG_TRANSIT = 0x80; // T
-export const LOGIN_FLAG_CONTINUE = 0x40; // C
-export const TEXT_FLAG_CONTINUE = 0x40; // C
+/** Login flags (byte 1, RFC 7143 §11.12.1): T, the initiator asks to move to the next stage. */
+export const LOGIN_FLAG_TRANSIT = 0x80;
+/** C: the text continues in the next Login PDU. */
+export const LOGIN_FLAG_CONTINUE = 0x40;
+/** Text flags (byte 1, RFC 7143 §11.10.2): C, the text continues in the next Text PDU. */
+export const TEXT_FLAG_CONTINUE = 0x40;
+/** CSG: the current login stage, bits 3-2 (RFC 7143 §11.12.3). */
 export const LOGIN_CSG_MASK = 0x0c;
+/** NSG: the next login stage, bits 1-0. */
 export const LOGIN_NSG_MASK = 0x03;
 
 /** Login stages (RFC 7143 §11.12.3). */
@@ -127,6 +140,7 @@ export const LoginStatus = {
   OutOfResources: 0x0302,
 } as const;
 
+/** Names of the {@link LoginStatus} values, as RFC 7143 §11.13.5 words them. */
 export const LOGIN_STATUS_NAMES: Readonly<Record<number, string>> = {
   0x0000: 'Success',
   0x0101: 'Target moved temporarily',
@@ -163,6 +177,7 @@ export const RejectReason = {
   WaitingForLogout: 0x0c,
 } as const;
 
+/** Names of the Reject reasons, as RFC 7143 §11.17.1 words them. */
 export const REJECT_REASON_NAMES: Readonly<Record<number, string>> = {
   0x01: 'Reserved',
   0x02: 'Data (payload) digest error',
@@ -194,6 +209,7 @@ export const TmfFunction = {
   QueryAsyncEvent: 12,
 } as const;
 
+/** Names of the task management functions, as SAM-5 and RFC 7143 §11.5.1 spell them. */
 export const TMF_FUNCTION_NAMES: Readonly<Record<number, string>> = {
   1: 'ABORT TASK',
   2: 'ABORT TASK SET',
@@ -222,6 +238,7 @@ export const TmfResponse = {
   FunctionRejected: 255,
 } as const;
 
+/** Names of the task management responses (RFC 7143 §11.6.1). */
 export const TMF_RESPONSE_NAMES: Readonly<Record<number, string>> = {
   0: 'Function complete',
   1: 'Task does not exist',
@@ -267,6 +284,7 @@ export const AsyncEvent = {
   VendorSpecific: 255,
 } as const;
 
+/** Names of the asynchronous events (RFC 7143 §11.9.1). */
 export const ASYNC_EVENT_NAMES: Readonly<Record<number, string>> = {
   0: 'SCSI Asynchronous Event',
   1: 'Logout requested',

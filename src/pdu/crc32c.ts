@@ -58,6 +58,7 @@ export function writeDigest(crc: number, into: Buffer, offset: number): void {
   into.writeUInt32LE(crc, offset);
 }
 
+/** Reads a digest written by {@link writeDigest}. */
 export function readDigest(from: Buffer, offset: number): number {
   return from.readUInt32LE(offset);
 }
@@ -68,4 +69,5 @@ export interface Crc32cImpl {
   crc32c(buf: Uint8Array, prev?: number): number;
 }
 
+/** The built-in CRC32C, as a {@link Crc32cImpl}. */
 export const pureCrc32c: Crc32cImpl = { name: 'pure-ts slicing-by-8', crc32c: (b, p) => crc32c(b, p ?? 0) };

@@ -7,6 +7,7 @@ import { Opcode } from './constants.js';
 import type { Pdu } from './types.js';
 import { lunFromField } from './lun.js';
 
+/** A value JSON can hold. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 /** Splits a text data segment into key=value strings without judging them (for display only). */

@@ -2,9 +2,10 @@
 // (RFC 7143 §11.16, §11.9, §11.17).
 
 import { FLAG_FINAL, Opcode, RESERVED_TAG } from './constants.js';
-import { EMPTY, checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
+import { EMPTY, afterSense, checkNoPayload, decodeSense, encodeSenseSegment, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
 import type { AsyncMessagePdu, RejectPdu, SnackRequestPdu } from './types.js';
 
+/** SNACK Request (RFC 7143 §11.16): the initiator asks again for data, status or an R2T. */
 export const snackCodec: FamilyCodec<SnackRequestPdu> = {
   opcode: Opcode.SnackRequest,
   hasData: false,
@@ -36,6 +37,7 @@ export const snackCodec: FamilyCodec<SnackRequestPdu> = {
   },
 };
 
+/** Asynchronous Message (RFC 7143 §11.9): a target event, with sense data for a SCSI event. */
 export const asyncMessageCodec: FamilyCodec<AsyncMessagePdu> = {
   opcode: Opcode.AsyncMessage,
   hasData: true,
@@ -53,28 +55,13 @@ export const asyncMessageCodec: FamilyCodec<AsyncMessagePdu> = {
     h.writeUInt16BE(p.parameter2, 40);
     h.writeUInt16BE(p.parameter3, 42);
   },
-  segment(p) {
-    if (p.sense.length === 0 && p.eventData.length === 0) return EMPTY;
-    // RFC 7143 §11.9.4: SenseLength, sense data, then iSCSI event data.
-    const b = Buffer.allocUnsafe(2 + p.sense.length + p.eventData.length);
-    b.writeUInt16BE(p.sense.length, 0);
-    p.sense.copy(b, 2);
-    p.eventData.copy(b, 2 + p.sense.length);
-    return b;
-  },
+  // RFC 7143 §11.9.4: SenseLength, sense data, then iSCSI event data.
+  segment: (p) => encodeSenseSegment(p.sense, p.eventData),
   decode(h, ahs, data) {
     checkNoPayload(h, ahs, data, true, 'Asynchronous Message');
     const ev = h[36]!;
     if (ev > 4 && ev !== 255) throw fieldError(h, `AsyncEvent ${ev} is reserved`, 'RFC 7143 §11.9.1');
-    let sense = EMPTY;
-    let eventData = EMPTY;
-    if (data.length > 0) {
-      if (data.length < 2) throw fieldError(h, 'Asynchronous Message data shorter than SenseLength', 'RFC 7143 §11.9.4');
-      const n = data.readUInt16BE(0);
-      if (2 + n > data.length) throw fieldError(h, `SenseLength ${n} overruns the data segment`, 'RFC 7143 §11.9.4');
-      sense = data.subarray(2, 2 + n);
-      eventData = data.subarray(2 + n);
-    }
+    const sense = decodeSense(h, data, 'Asynchronous Message data', 'RFC 7143 §11.9.4');
     return {
       opcode: Opcode.AsyncMessage,
       lun: readLun(h),
@@ -87,11 +74,12 @@ export const asyncMessageCodec: FamilyCodec<AsyncMessagePdu> = {
       parameter2: h.readUInt16BE(40),
       parameter3: h.readUInt16BE(42),
       sense,
-      eventData,
+      eventData: afterSense(data, sense),
     };
   },
 };
 
+/** Reject (RFC 7143 §11.17): the target refuses a PDU and returns its header. */
 export const rejectCodec: FamilyCodec<RejectPdu> = {
   opcode: Opcode.Reject,
   hasData: true,

@@ -5,7 +5,7 @@
 import { DigestError, IscsiProtocolError } from '../errors.js';
 import { BHS_LENGTH, DIGEST_LENGTH, MAX_DATA_SEGMENT_LENGTH, RejectReason } from './constants.js';
 import { crc32c } from './crc32c.js';
-import { pad4 } from './command.js';
+import { pad4 } from './bhs.js';
 
 /** One PDU as it came off the wire, not yet decoded. */
 export interface Frame {
@@ -19,6 +19,7 @@ export interface Frame {
   wireLength: number;
 }
 
+/** Limits and digests of a {@link Framer}. */
 export interface FramerOptions {
   /**
    * Our MaxRecvDataSegmentLength (RFC 7143 §13.12): a longer data segment is refused. The login phase
@@ -31,6 +32,7 @@ export interface FramerOptions {
   dataDigest?: boolean;
 }
 
+/** Where a {@link Framer} delivers what it frames. */
 export interface FrameSink {
   onFrame(frame: Frame): void;
   /**
@@ -42,9 +44,12 @@ export interface FrameSink {
 
 type State = 'bhs' | 'header-rest' | 'data' | 'skip' | 'failed';
 
+/** MaxRecvDataSegmentLength in force until one is declared (RFC 7143 §13.12 default). */
 export const DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH = 8192;
+/** Largest AHS accepted by default, in bytes; TotalAHSLength allows up to 1020 (RFC 7143 §11.2.1.4). */
 export const DEFAULT_MAX_AHS_LENGTH = 512;
 
+/** Cuts a TCP byte stream into PDUs (see the top of this file); feed it with `push`. */
 export class Framer {
   #chunks: Buffer[] = [];
   #head = 0; // index of the first unconsumed chunk

@@ -28,6 +28,7 @@ function checkStages(h: Buffer, what: string): { transit: boolean; cont: boolean
   return { transit, cont, csg, nsg: transit ? nsg : 0 };
 }
 
+/** Login Request (RFC 7143 §11.12). */
 export const loginRequestCodec: FamilyCodec<LoginRequestPdu> = {
   opcode: Opcode.LoginRequest,
   hasData: true,
@@ -67,6 +68,7 @@ export const loginRequestCodec: FamilyCodec<LoginRequestPdu> = {
   },
 };
 
+/** Login Response (RFC 7143 §11.13). */
 export const loginResponseCodec: FamilyCodec<LoginResponsePdu> = {
   opcode: Opcode.LoginResponse,
   hasData: true,

@@ -4,6 +4,7 @@ import { FLAG_FINAL, FLAG_IMMEDIATE, Opcode } from './constants.js';
 import { EMPTY, checkNoPayload, fieldError, type FamilyCodec } from './bhs.js';
 import type { LogoutRequestPdu, LogoutResponsePdu } from './types.js';
 
+/** Logout Request (RFC 7143 §11.14). */
 export const logoutRequestCodec: FamilyCodec<LogoutRequestPdu> = {
   opcode: Opcode.LogoutRequest,
   hasData: false,
@@ -32,6 +33,7 @@ export const logoutRequestCodec: FamilyCodec<LogoutRequestPdu> = {
   },
 };
 
+/** Logout Response (RFC 7143 §11.15). */
 export const logoutResponseCodec: FamilyCodec<LogoutResponsePdu> = {
   opcode: Opcode.LogoutResponse,
   hasData: false,

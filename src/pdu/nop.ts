@@ -4,6 +4,7 @@ import { FLAG_FINAL, FLAG_IMMEDIATE, Opcode, RESERVED_TAG } from './constants.js
 import { checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
 import type { NopInPdu, NopOutPdu } from './types.js';
 
+/** NOP-Out (RFC 7143 §11.18): an initiator's ping, or its answer to a target's. */
 export const nopOutCodec: FamilyCodec<NopOutPdu> = {
   opcode: Opcode.NopOut,
   hasData: true,
@@ -38,6 +39,7 @@ export const nopOutCodec: FamilyCodec<NopOutPdu> = {
   },
 };
 
+/** NOP-In (RFC 7143 §11.19): a target's answer to a ping, or its own ping. */
 export const nopInCodec: FamilyCodec<NopInPdu> = {
   opcode: Opcode.NopIn,
   hasData: true,

@@ -1,4 +1,4 @@
-// Text Request and Response PDUs (RFC 7143 §11.10, §11.11). The key=value payload codec is in text.ts.
+// Text Request and Response PDUs (RFC 7143 §11.10, §11.11). The key=value payload codec is in text-keys.ts.
 
 import { FLAG_FINAL, FLAG_IMMEDIATE, Opcode, TEXT_FLAG_CONTINUE } from './constants.js';
 import { checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
@@ -12,6 +12,7 @@ function flags(h: Buffer, what: string): { final: boolean; cont: boolean } {
   return { final, cont };
 }
 
+/** Text Request (RFC 7143 §11.10): key=value pairs in Full Feature Phase. */
 export const textRequestCodec: FamilyCodec<TextRequestPdu> = {
   opcode: Opcode.TextRequest,
   hasData: true,
@@ -43,6 +44,7 @@ export const textRequestCodec: FamilyCodec<TextRequestPdu> = {
   },
 };
 
+/** Text Response (RFC 7143 §11.11). */
 export const textResponseCodec: FamilyCodec<TextResponsePdu> = {
   opcode: Opcode.TextResponse,
   hasData: true,

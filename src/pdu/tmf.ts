@@ -1,9 +1,10 @@
 // Task Management Function Request and Response (RFC 7143 §11.5, §11.6; RFC 7144 §4).
 
 import { FLAG_FINAL, FLAG_IMMEDIATE, Opcode } from './constants.js';
-import { checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
+import { EMPTY, checkNoPayload, fieldError, readLun, writeLun, type FamilyCodec } from './bhs.js';
 import type { TaskManagementRequestPdu, TaskManagementResponsePdu } from './types.js';
 
+/** Task Management Function Request (RFC 7143 §11.5, RFC 7144 §4.1). */
 export const tmfRequestCodec: FamilyCodec<TaskManagementRequestPdu> = {
   opcode: Opcode.TaskManagementRequest,
   hasData: false,
@@ -18,7 +19,7 @@ export const tmfRequestCodec: FamilyCodec<TaskManagementRequestPdu> = {
     h.writeUInt32BE(p.refCmdSN >>> 0, 32);
     h.writeUInt32BE(p.expDataSN >>> 0, 36);
   },
-  segment: () => Buffer.alloc(0),
+  segment: () => EMPTY,
   decode(h, ahs, data) {
     checkNoPayload(h, ahs, data, false, 'Task Management Function Request');
     const fn = h[1]! & 0x7f;
@@ -39,6 +40,7 @@ export const tmfRequestCodec: FamilyCodec<TaskManagementRequestPdu> = {
   },
 };
 
+/** Task Management Function Response (RFC 7143 §11.6, RFC 7144 §4.2). */
 export const tmfResponseCodec: FamilyCodec<TaskManagementResponsePdu> = {
   opcode: Opcode.TaskManagementResponse,
   hasData: false,
@@ -55,7 +57,7 @@ export const tmfResponseCodec: FamilyCodec<TaskManagementResponsePdu> = {
     h.writeUInt32BE(p.expCmdSN >>> 0, 28);
     h.writeUInt32BE(p.maxCmdSN >>> 0, 32);
   },
-  segment: () => Buffer.alloc(0),
+  segment: () => EMPTY,
   decode(h, ahs, data) {
     checkNoPayload(h, ahs, data, false, 'Task Management Function Response');
     const r = h[2]!;

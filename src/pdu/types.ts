@@ -14,6 +14,7 @@ export interface RawAhs {
   data: Buffer;
 }
 
+/** NOP-Out (RFC 7143 §11.18). */
 export interface NopOutPdu {
   opcode: typeof Opcode.NopOut;
   immediate: boolean;
@@ -25,6 +26,19 @@ export interface NopOutPdu {
   data: Buffer;
 }
 
+/** NOP-In (RFC 7143 §11.19). */
+export interface NopInPdu {
+  opcode: typeof Opcode.NopIn;
+  lun: LunField;
+  itt: number;
+  ttt: number;
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+  data: Buffer;
+}
+
+/** SCSI Command (RFC 7143 §11.3). */
 export interface ScsiCommandPdu {
   opcode: typeof Opcode.ScsiCommand;
   immediate: boolean;
@@ -48,6 +62,7 @@ export interface ScsiCommandPdu {
   data: Buffer;
 }
 
+/** SCSI Response (RFC 7143 §11.4). */
 export interface ScsiResponsePdu {
   opcode: typeof Opcode.ScsiResponse;
   bidiReadResidualOverflow: boolean;
@@ -72,6 +87,7 @@ export interface ScsiResponsePdu {
   responseData: Buffer;
 }
 
+/** Task Management Function Request (RFC 7143 §11.5). */
 export interface TaskManagementRequestPdu {
   opcode: typeof Opcode.TaskManagementRequest;
   immediate: boolean;
@@ -86,6 +102,7 @@ export interface TaskManagementRequestPdu {
   expDataSN: number;
 }
 
+/** Task Management Function Response (RFC 7143 §11.6). */
 export interface TaskManagementResponsePdu {
   opcode: typeof Opcode.TaskManagementResponse;
   response: number;
@@ -97,6 +114,7 @@ export interface TaskManagementResponsePdu {
   additionalResponseInformation: number;
 }
 
+/** Login Request (RFC 7143 §11.12). */
 export interface LoginRequestPdu {
   opcode: typeof Opcode.LoginRequest;
   transit: boolean;
@@ -115,6 +133,7 @@ export interface LoginRequestPdu {
   data: Buffer;
 }
 
+/** Login Response (RFC 7143 §11.13). */
 export interface LoginResponsePdu {
   opcode: typeof Opcode.LoginResponse;
   transit: boolean;
@@ -134,6 +153,7 @@ export interface LoginResponsePdu {
   data: Buffer;
 }
 
+/** Text Request (RFC 7143 §11.10). */
 export interface TextRequestPdu {
   opcode: typeof Opcode.TextRequest;
   immediate: boolean;
@@ -147,6 +167,7 @@ export interface TextRequestPdu {
   data: Buffer;
 }
 
+/** Text Response (RFC 7143 §11.11). */
 export interface TextResponsePdu {
   opcode: typeof Opcode.TextResponse;
   final: boolean;
@@ -160,6 +181,7 @@ export interface TextResponsePdu {
   data: Buffer;
 }
 
+/** SCSI Data-Out (RFC 7143 §11.7). */
 export interface DataOutPdu {
   opcode: typeof Opcode.DataOut;
   final: boolean;
@@ -172,6 +194,7 @@ export interface DataOutPdu {
   data: Buffer;
 }
 
+/** SCSI Data-In (RFC 7143 §11.7). */
 export interface DataInPdu {
   opcode: typeof Opcode.DataIn;
   final: boolean;
@@ -194,6 +217,7 @@ export interface DataInPdu {
   data: Buffer;
 }
 
+/** Logout Request (RFC 7143 §11.14). */
 export interface LogoutRequestPdu {
   opcode: typeof Opcode.LogoutRequest;
   immediate: boolean;
@@ -204,6 +228,7 @@ export interface LogoutRequestPdu {
   expStatSN: number;
 }
 
+/** Logout Response (RFC 7143 §11.15). */
 export interface LogoutResponsePdu {
   opcode: typeof Opcode.LogoutResponse;
   response: number;
@@ -215,6 +240,7 @@ export interface LogoutResponsePdu {
   time2Retain: number;
 }
 
+/** Ready To Transfer (RFC 7143 §11.8). */
 export interface R2TPdu {
   opcode: typeof Opcode.R2T;
   lun: LunField;
@@ -228,6 +254,7 @@ export interface R2TPdu {
   desiredDataTransferLength: number;
 }
 
+/** SNACK Request (RFC 7143 §11.16). */
 export interface SnackRequestPdu {
   opcode: typeof Opcode.SnackRequest;
   type: number;
@@ -239,6 +266,7 @@ export interface SnackRequestPdu {
   runLength: number;
 }
 
+/** Asynchronous Message (RFC 7143 §11.9). */
 export interface AsyncMessagePdu {
   opcode: typeof Opcode.AsyncMessage;
   lun: LunField;
@@ -256,6 +284,7 @@ export interface AsyncMessagePdu {
   eventData: Buffer;
 }
 
+/** Reject (RFC 7143 §11.17). */
 export interface RejectPdu {
   opcode: typeof Opcode.Reject;
   reason: number;
@@ -267,6 +296,7 @@ export interface RejectPdu {
   data: Buffer;
 }
 
+/** Every PDU an initiator sends (opcodes 0x00-0x1f, RFC 7143 §11.2.1.2). */
 export type InitiatorPdu =
   | NopOutPdu
   | ScsiCommandPdu
@@ -277,6 +307,7 @@ export type InitiatorPdu =
   | LogoutRequestPdu
   | SnackRequestPdu;
 
+/** Every PDU a target sends (opcodes 0x20-0x3f). */
 export type TargetPdu =
   | NopInPdu
   | ScsiResponsePdu
@@ -289,17 +320,7 @@ export type TargetPdu =
   | AsyncMessagePdu
   | RejectPdu;
 
-export interface NopInPdu {
-  opcode: typeof Opcode.NopIn;
-  lun: LunField;
-  itt: number;
-  ttt: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
-  data: Buffer;
-}
-
+/** Any PDU: a discriminated union on `opcode`. */
 export type Pdu = InitiatorPdu | TargetPdu;
 
 /** Looks up the PDU interface for an opcode value. */
