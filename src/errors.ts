@@ -4,6 +4,7 @@
 
 const kTsiscsiError = Symbol.for('tsiscsi.error');
 
+/** The base of every error tsiscsi throws: a stable `code` to match on. */
 export class TsiscsiError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -12,6 +13,7 @@ export class TsiscsiError extends Error {
     this.name = 'TsiscsiError';
     Object.defineProperty(this, kTsiscsiError, { value: true });
   }
+  /** True for a TsiscsiError from any copy of the package (see the brand above). */
   static is(e: unknown): e is TsiscsiError {
     return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[kTsiscsiError] === true;
   }
@@ -26,6 +28,7 @@ export type ProtocolAction =
   /** During login: answer with a Login Response carrying `loginStatus`, then close. */
   | 'login-reject';
 
+/** What an {@link IscsiProtocolError} carries besides its code and message. */
 export interface ProtocolErrorInit {
   /** The rule that broke, e.g. 'RFC 7143 §11.2.1.5'. */
   rule: string;
@@ -71,7 +74,9 @@ export class DigestError extends IscsiProtocolError {
       which === 'header'
         ? // A bad header digest means the lengths in the header cannot be trusted: the stream is lost.
           { rule: 'RFC 7143 §7.8.1', action: 'drop', header }
-        : { rule: 'RFC 7143 §7.8.1', action: 'reject', rejectReason: 0x02, header },
+        : // Reject reason 0x02, data (payload) digest error (RFC 7143 §11.17.1; RejectReason.DataDigestError
+          // in pdu/constants.ts, which sits above this module).
+          { rule: 'RFC 7143 §7.8.1', action: 'reject', rejectReason: 0x02, header },
     );
     this.name = 'DigestError';
     this.which = which;
@@ -92,6 +97,7 @@ export class LoginError extends TsiscsiError {
   }
 }
 
+/** The status and decoded sense of a {@link ScsiError}. */
 export interface ScsiErrorInit {
   status: number;
   statusName: string;

@@ -1,14 +1,17 @@
 // Time, injected: state machines take a Clock so tests drive timeouts without waiting.
 
+/** A scheduled callback, cancellable. */
 export interface TimerHandle {
   cancel(): void;
 }
 
+/** Milliseconds now and timers: real time in production, a {@link ManualClock} in tests. */
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
 }
 
+/** The process's clock (Date.now and unref'd setTimeout). */
 export const realClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {

@@ -4,8 +4,9 @@
 // oldest events (counted) and never stalls the producer. Callbacks are validated once, at registration.
 
 /**
- * Validates an event name when a listener registers (seed 004: check once, at registration): a
- * misspelt name would silently never fire. EventEmitter's own names and symbols pass.
+ * Validates an event name when a listener registers: a misspelt name would silently never fire, and
+ * checking once at registration costs nothing per event delivered. EventEmitter's own names and
+ * symbols pass.
  */
 export function checkEventName(event: string | symbol, known: ReadonlySet<string>): void {
   if (typeof event === 'symbol' || event === 'event' || event === 'newListener' || event === 'removeListener' || event === 'error') return;

@@ -10,6 +10,7 @@ export function snLt(a: number, b: number): boolean {
   return a !== b && ((b - a) >>> 0) < 0x80000000;
 }
 
+/** a <= b in serial arithmetic. */
 export function snLte(a: number, b: number): boolean {
   return a === b || snLt(a, b);
 }
