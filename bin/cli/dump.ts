@@ -2,7 +2,7 @@
 
 import { createReadStream } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { dumpStream } from '../../src/tools/dump.js';
+import { dumpStream } from '../../src/tools/index.js';
 
 interface DumpArgs {
   file: string;

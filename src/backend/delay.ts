@@ -4,93 +4,64 @@
 // and an I/O that has not started yet never reaches the inner backend.
 
 import { AbortError } from '../errors.js';
-import type { BackendTaskManagement, BlockBackend, ExtentStatus, SidecarStore, WriteOptions } from './types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { ForwardingBackend } from './forwarding.js';
+import type { BlockBackend, WriteOptions } from './types.js';
 
-/** The timer functions the wrapper uses; inject a fake one in tests. */
-export interface Clock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The real timers. */
-export const systemClock: Clock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+/**
+ * Real timers that keep the process alive while they wait: a delayed I/O is work in flight that
+ * someone awaits, as the file system call behind it would be (util's realClock unrefs its timers,
+ * which are protocol timeouts). The default clock of {@link DelayBackend}.
+ */
+export const ioClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
 };
 
-/** Adds `delayMs` before every I/O of `inner`. */
-export class DelayBackend implements BlockBackend {
-  readonly inner: BlockBackend;
+/** Adds `delayMs` before every I/O of `inner` (read, write, flush, unmap); the rest is forwarded as is. */
+export class DelayBackend extends ForwardingBackend {
   readonly delayMs: number;
   readonly #clock: Clock;
-  readonly unmap?: (lba: number, count: number, signal?: AbortSignal) => Promise<void>;
-  readonly isMapped?: (lba: number, count: number) => Promise<boolean>;
-  readonly extentStatus?: (lba: number, maxBlocks: number) => Promise<ExtentStatus>;
-  readonly sidecar?: (name: string) => SidecarStore;
-  readonly resize?: (blocks: number) => Promise<void>;
-  readonly onTaskManagement?: (event: BackendTaskManagement) => void;
 
-  constructor(inner: BlockBackend, delayMs: number, clock: Clock = systemClock) {
+  constructor(inner: BlockBackend, delayMs: number, clock: Clock = ioClock) {
     if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`delay ${delayMs} ms is not a non-negative number`);
-    this.inner = inner;
+    super(inner);
     this.delayMs = delayMs;
     this.#clock = clock;
-    // Optional capabilities exist exactly when the inner backend has them.
-    if (inner.unmap !== undefined) {
-      const unmap = inner.unmap.bind(inner);
-      this.unmap = (lba, count, signal) => this.#delayed(signal, () => unmap(lba, count, signal));
-    }
-    if (inner.isMapped !== undefined) this.isMapped = inner.isMapped.bind(inner);
-    if (inner.extentStatus !== undefined) this.extentStatus = inner.extentStatus.bind(inner);
-    if (inner.sidecar !== undefined) this.sidecar = inner.sidecar.bind(inner);
-    if (inner.resize !== undefined) this.resize = inner.resize.bind(inner);
-    if (inner.onTaskManagement !== undefined) this.onTaskManagement = inner.onTaskManagement.bind(inner);
   }
 
-  get kind(): string {
+  override get kind(): string {
     return `${this.inner.kind}+delay`;
   }
-  get blockSize(): number {
-    return this.inner.blockSize;
-  }
-  get blocks(): number {
-    return this.inner.blocks;
-  }
-  get readOnly(): boolean {
-    return this.inner.readOnly;
-  }
-  get removable(): boolean {
-    return this.inner.removable === true;
-  }
-  get physicalBlockSize(): number | undefined {
-    return this.inner.physicalBlockSize;
-  }
 
-  read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
+  override read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
     return this.#delayed(signal, () => this.inner.read(lba, count, into, signal));
   }
 
-  write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
+  override write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
     return this.#delayed(signal, () => this.inner.write(lba, data, opts, signal));
   }
 
-  flush(signal?: AbortSignal): Promise<void> {
+  override flush(signal?: AbortSignal): Promise<void> {
     return this.#delayed(signal, () => this.inner.flush(signal));
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  override unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void> {
+    return this.#delayed(signal, () => this.inner.unmap!(lba, count, signal));
   }
 
   #delayed<T>(signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
     if (signal?.aborted === true) return Promise.reject(new AbortError('backend I/O aborted', { cause: signal.reason }));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
-      let timer: unknown;
+      let timer: TimerHandle | undefined;
       const onAbort = (): void => {
         if (settled) return;
         settled = true;
-        this.#clock.clearTimeout(timer);
+        timer?.cancel();
         // The inner I/O, if it started, is abandoned: its outcome is ignored below.
         reject(new AbortError('backend I/O aborted', { cause: signal?.reason }));
       };

@@ -7,7 +7,8 @@
 // eio (reads, writes and unmaps), eio-read, eio-write, eio-flush, enospc (writes). Without @ a rule
 // covers the whole LUN. Example: `mem:16M,fault=eio@100+enospc@4096-`.
 
-import type { BackendTaskManagement, BlockBackend, ExtentStatus, SidecarStore, WriteOptions } from './types.js';
+import { ForwardingBackend } from './forwarding.js';
+import type { BlockBackend, WriteOptions } from './types.js';
 
 /** What a fault rule makes fail. */
 export type FaultKind = 'eio' | 'eio-read' | 'eio-write' | 'eio-flush' | 'enospc';
@@ -60,61 +61,21 @@ export class InjectedFaultError extends Error {
 }
 
 /** Wraps `inner`, failing the I/O its rules cover; `rules` may be changed at any time (tests). */
-export class FaultBackend implements BlockBackend {
-  readonly inner: BlockBackend;
+export class FaultBackend extends ForwardingBackend {
   rules: FaultRule[];
   /** Operations failed so far, by kind of operation. */
   readonly injected = { read: 0, write: 0, flush: 0, unmap: 0 };
-  readonly unmap?: (lba: number, count: number, signal?: AbortSignal) => Promise<void>;
-  readonly isMapped?: (lba: number, count: number) => Promise<boolean>;
-  readonly extentStatus?: (lba: number, maxBlocks: number) => Promise<ExtentStatus>;
-  readonly sidecar?: (name: string) => SidecarStore;
-  readonly resize?: (blocks: number) => Promise<void>;
-  readonly onTaskManagement?: (event: BackendTaskManagement) => void;
 
   constructor(inner: BlockBackend, rules: FaultRule[]) {
-    this.inner = inner;
+    super(inner);
     this.rules = rules;
-    // Optional capabilities exist exactly when the inner backend has them (as in DelayBackend).
-    if (inner.unmap !== undefined) {
-      const unmap = inner.unmap.bind(inner);
-      this.unmap = async (lba, count, signal) => {
-        // Deallocating writes the medium (zeros, or a truncate): an EIO region fails it.
-        const hit = this.#hit(['eio', 'eio-write'], lba, count);
-        if (hit !== undefined) {
-          this.injected.unmap++;
-          throw new InjectedFaultError('EIO', 'write', `at LBA ${hit}`);
-        }
-        return unmap(lba, count, signal);
-      };
-    }
-    if (inner.isMapped !== undefined) this.isMapped = inner.isMapped.bind(inner);
-    if (inner.extentStatus !== undefined) this.extentStatus = inner.extentStatus.bind(inner);
-    if (inner.sidecar !== undefined) this.sidecar = inner.sidecar.bind(inner);
-    if (inner.resize !== undefined) this.resize = inner.resize.bind(inner);
-    if (inner.onTaskManagement !== undefined) this.onTaskManagement = inner.onTaskManagement.bind(inner);
   }
 
-  get kind(): string {
+  override get kind(): string {
     return `${this.inner.kind}+fault`;
   }
-  get blockSize(): number {
-    return this.inner.blockSize;
-  }
-  get blocks(): number {
-    return this.inner.blocks;
-  }
-  get readOnly(): boolean {
-    return this.inner.readOnly;
-  }
-  get removable(): boolean {
-    return this.inner.removable === true;
-  }
-  get physicalBlockSize(): number | undefined {
-    return this.inner.physicalBlockSize;
-  }
 
-  async read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
+  override async read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
     const hit = this.#hit(['eio', 'eio-read'], lba, count);
     if (hit !== undefined) {
       this.injected.read++;
@@ -123,7 +84,7 @@ export class FaultBackend implements BlockBackend {
     return this.inner.read(lba, count, into, signal);
   }
 
-  async write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
+  override async write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
     const count = Math.floor(data.length / this.inner.blockSize);
     const eio = this.#hit(['eio', 'eio-write'], lba, count);
     if (eio !== undefined) {
@@ -138,7 +99,7 @@ export class FaultBackend implements BlockBackend {
     return this.inner.write(lba, data, opts, signal);
   }
 
-  async flush(signal?: AbortSignal): Promise<void> {
+  override async flush(signal?: AbortSignal): Promise<void> {
     if (this.rules.some((r) => r.kind === 'eio-flush')) {
       this.injected.flush++;
       throw new InjectedFaultError('EIO', 'fdatasync', 'on flush');
@@ -146,8 +107,14 @@ export class FaultBackend implements BlockBackend {
     return this.inner.flush(signal);
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  override async unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void> {
+    // Deallocating writes the medium (zeros, or a truncate): an EIO region fails it.
+    const hit = this.#hit(['eio', 'eio-write'], lba, count);
+    if (hit !== undefined) {
+      this.injected.unmap++;
+      throw new InjectedFaultError('EIO', 'write', `at LBA ${hit}`);
+    }
+    return this.inner.unmap!(lba, count, signal);
   }
 
   /** The first LBA of [lba, lba+count) a rule of one of `kinds` covers, if any. */

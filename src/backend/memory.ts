@@ -78,20 +78,7 @@ export class MemoryBackend implements BlockBackend {
     this.#check(lba, count, signal);
     const len = count * this.blockSize;
     if (into.length < len) throw new BackendError('ERR_BACKEND_RANGE', `read buffer of ${into.length} bytes is shorter than ${len}`);
-    const cb = this.#chunkBytes;
-    let pos = lba * this.blockSize;
-    const end = pos + len;
-    let off = 0;
-    while (pos < end) {
-      const idx = Math.floor(pos / cb);
-      const inChunk = pos - idx * cb;
-      const n = Math.min(cb - inChunk, end - pos);
-      const chunk = this.#chunks.get(idx);
-      if (chunk === undefined) into.fill(0, off, off + n);
-      else chunk.copy(into, off, inChunk, inChunk + n);
-      pos += n;
-      off += n;
-    }
+    this.#copy(lba * this.blockSize, into, len, false);
   }
 
   async write(lba: number, data: Buffer, _opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
@@ -100,20 +87,33 @@ export class MemoryBackend implements BlockBackend {
     }
     this.#check(lba, data.length / this.blockSize, signal);
     if (this.readOnly) throw new BackendError('ERR_BACKEND_READ_ONLY', 'memory backend is read-only');
+    this.#copy(lba * this.blockSize, data, data.length, true);
+  }
+
+  /**
+   * Copies `len` bytes between the medium at byte `pos` and `buf`, chunk by chunk: onto the medium
+   * (`write`, allocating the chunks it touches) or into `buf` (unallocated chunks read as zeros).
+   */
+  #copy(pos: number, buf: Buffer, len: number, write: boolean): void {
     const cb = this.#chunkBytes;
-    let pos = lba * this.blockSize;
-    const end = pos + data.length;
+    const end = pos + len;
     let off = 0;
     while (pos < end) {
       const idx = Math.floor(pos / cb);
       const inChunk = pos - idx * cb;
       const n = Math.min(cb - inChunk, end - pos);
       let chunk = this.#chunks.get(idx);
-      if (chunk === undefined) {
-        chunk = Buffer.alloc(cb);
-        this.#chunks.set(idx, chunk);
+      if (write) {
+        if (chunk === undefined) {
+          chunk = Buffer.alloc(cb);
+          this.#chunks.set(idx, chunk);
+        }
+        buf.copy(chunk, inChunk, off, off + n);
+      } else if (chunk === undefined) {
+        buf.fill(0, off, off + n);
+      } else {
+        chunk.copy(buf, off, inChunk, inChunk + n);
       }
-      data.copy(chunk, inChunk, off, off + n);
       pos += n;
       off += n;
     }

@@ -1,13 +1,15 @@
 // The CLI's LUN spec: `PATH[,size=1G][,ro][,removable][,bs=512|4096][,pbs=N][,delay=MS]` for a file
 // (or block device) and `mem:SIZE[,ro][,removable][,bs=...][,pbs=N][,delay=MS]` for memory. Sizes take
-// binary K/M/G/T suffixes. `removable` presents the LUN as a drive whose medium (the image) can be
-// ejected; `pbs` sets the physical block size reported (a file reports its file system's block size
+// binary K/M/G/T suffixes (util/size.ts). `removable` presents the LUN as a drive whose medium (the
+// image) can be ejected; `pbs` sets the physical block size reported (a file reports its file system's block size
 // unless told otherwise).
 // A path containing a comma cannot be written in this syntax. `fault=RULE[+RULE]` injects I/O errors
 // (src/backend/fault.ts), for tests of the error paths.
 
+import type { Clock } from '../util/clock.js';
+import { parseSize } from '../util/size.js';
 import { BackendError, LunSpecError } from './errors.js';
-import { DelayBackend, type Clock } from './delay.js';
+import { DelayBackend } from './delay.js';
 import { FaultBackend, parseFaultSpec, type FaultRule } from './fault.js';
 import { FileBackend, type FileBackendOptions } from './file.js';
 import { MemoryBackend } from './memory.js';
@@ -35,20 +37,6 @@ export interface LunSpec {
   fault?: FaultRule[];
   /** The text it was parsed from. */
   spec: string;
-}
-
-const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-/**
- * Parses a size: digits with an optional binary suffix K, M, G or T (also written KiB, MiB, ...),
- * e.g. "512", "64K", "1G", "2TiB". Returns bytes; throws RangeError for anything else.
- */
-export function parseSize(text: string): number {
-  const m = /^(\d+)(?:([kmgt])(?:ib)?)?$/i.exec(text.trim());
-  if (m === null) throw new RangeError(`"${text}" is not a size (digits with an optional K, M, G or T suffix)`);
-  const n = Number(m[1]) * UNITS[(m[2] ?? '').toLowerCase()]!;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`size "${text}" is zero or too large`);
-  return n;
 }
 
 /** Parses a LUN spec, refusing anything ambiguous with a {@link LunSpecError}. */

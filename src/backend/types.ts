@@ -1,18 +1,31 @@
 // The block backend interface: what a LUN stores its blocks in (ARCHITECTURE.md, "Backends").
 
-import type { TmfType } from '../scsi/types.js';
-
 export interface WriteOptions {
-  /** Force Unit Access: the data must be durable before the promise resolves (SBC-3 §5.x). */
+  /** Force Unit Access: the data must be durable before the promise resolves (the FUA bit of SBC-3 WRITE). */
   fua?: boolean;
 }
+
+/**
+ * The task management functions a backend may hear of (SAM-5 §7; RFC 7143 §11.5 carries them). The
+ * backend layer states its own union rather than importing the SCSI layer's: it sits below it. The SCSI
+ * layer's `TmfType` is the same union, so it passes its own value straight through.
+ */
+export type BackendTmfType =
+  | 'abort-task'
+  | 'abort-task-set'
+  | 'clear-aca'
+  | 'clear-task-set'
+  | 'logical-unit-reset'
+  | 'target-warm-reset'
+  | 'target-cold-reset'
+  | 'i-t-nexus-reset';
 
 /**
  * A task management function as a backend hears of it (ARCHITECTURE.md, "Task management"): told
  * before the transport waits for the affected tasks, so a backend with its own queue can drop them.
  */
 export interface BackendTaskManagement {
-  type: TmfType;
+  type: BackendTmfType;
   /** The LUN the backend serves. */
   lun: number;
   /** Initiator task tags of the tasks aborted on this LUN; their AbortSignals fire too. */

@@ -5,6 +5,7 @@
 import { ConnectionError, LoginError } from '../errors.js';
 import { Session, type SessionOptions } from './session.js';
 import type { LockStats } from './core/locks.js';
+export { parseSize } from '../util/size.js';
 
 /** The access patterns (fio's names). */
 export type BenchPattern = 'randread' | 'randwrite' | 'read' | 'write' | 'randrw';
@@ -68,16 +69,6 @@ export interface BenchResult {
   firstError: string | undefined;
   reconnects: number;
   locks: LockStats[];
-}
-
-/** Parses 4k, 4KiB, 1M, 512, 1g... (powers of two; a bare number is bytes). */
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)?$/i.exec(text.trim());
-  if (m === null) throw new RangeError(`${JSON.stringify(text)} is not a size (e.g. 4k, 64KiB, 1M)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  const n = Math.round(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${JSON.stringify(text)} is not a positive size`);
-  return n;
 }
 
 /** A log-linear latency histogram in microseconds: exact below 256 µs, within 1% above. */

@@ -1,103 +1,16 @@
-// One TCP connection of the initiator: the socket glue around the framer (bytes → PDUs) and the PduWriter
-// (PDUs → one corked writev per event-loop turn). No protocol state lives here: PDUs go to whoever
-// listens (the login exchange, then the session core). Failures are reported once.
+// One TCP connection of the initiator: the socket glue around the framer (bytes → PDUs, read into
+// transport/read-arena.ts) and the PduWriter (PDUs → one write per event-loop turn, through
+// transport/coalescing-socket.ts). No protocol state lives here: PDUs go to whoever listens (the login
+// exchange, then the session core). Failures are reported once.
 
 import { connect, type Socket } from 'node:net';
 import { AbortError, ConnectionError, IscsiProtocolError, TimeoutError } from '../errors.js';
 import { decodePdu } from '../pdu/codec.js';
 import { Framer, type Frame } from '../pdu/framer.js';
 import type { InitiatorPdu, TargetPdu } from '../pdu/types.js';
-import { PduWriter, type WritableSocket } from '../transport/pdu-writer.js';
-
-/** A turn's PDUs up to this many bytes are copied into one buffer and leave in one plain write. */
-const COALESCE_MAX = 16 * 1024;
-/** Receive memory is handed to the socket from arenas of this size ... */
-const ARENA_SIZE = 256 * 1024;
-/** ... at least this much at a time (libuv reads up to 64 KiB). */
-const READ_MIN = 64 * 1024;
-
-/**
- * What PduWriter writes to. Between cork() and uncork() the buffers of a turn are gathered; small turns
- * (every PDU of a read load: 48-byte headers) are copied into one buffer and written once, which costs
- * one system call and none of the per-chunk stream bookkeeping of a writev; big ones go out as a writev.
- */
-class CoalescingSocket implements WritableSocket {
-  readonly #s: Socket;
-  #parts: Buffer[] = [];
-  #bytes = 0;
-  #corked = 0;
-
-  constructor(s: Socket) {
-    this.#s = s;
-  }
-
-  cork(): void {
-    this.#corked++;
-  }
-
-  write(b: Buffer): boolean {
-    if (this.#corked === 0) return this.#s.write(b);
-    this.#parts.push(b);
-    this.#bytes += b.length;
-    return true;
-  }
-
-  uncork(): void {
-    if (this.#corked === 0 || --this.#corked > 0) return;
-    const parts = this.#parts;
-    const bytes = this.#bytes;
-    if (parts.length === 0) return;
-    this.#parts = [];
-    this.#bytes = 0;
-    const s = this.#s;
-    if (parts.length === 1) {
-      s.write(parts[0]!);
-    } else if (bytes <= COALESCE_MAX) {
-      const one = Buffer.allocUnsafe(bytes);
-      let o = 0;
-      for (const p of parts) o += p.copy(one, o);
-      s.write(one);
-    } else {
-      s.cork();
-      for (const p of parts) s.write(p);
-      s.uncork();
-    }
-  }
-
-  get writableLength(): number {
-    return this.#s.writableLength + this.#bytes;
-  }
-
-  get destroyed(): boolean {
-    return this.#s.destroyed;
-  }
-
-  once(event: 'drain', listener: () => void): unknown {
-    return this.#s.once(event, listener);
-  }
-}
-
-/**
- * Receive buffers for `net.connect({ onread })`: each read lands after the previous one in an arena,
- * so the socket's data reaches the framer without the Readable stream in between. Arenas are never
- * reused: views the framer (and a zero-copy read result) keep stay valid; a view keeps its arena alive.
- */
-class ReadArena {
-  #arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
-  #off = 0;
-
-  next(): Buffer {
-    if (this.#arena.length - this.#off < READ_MIN) {
-      this.#arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
-      this.#off = 0;
-    }
-    return this.#arena.subarray(this.#off);
-  }
-
-  used(n: number): void {
-    this.#off += n;
-  }
-}
+import { CoalescingSocket } from '../transport/coalescing-socket.js';
+import { PduWriter } from '../transport/pdu-writer.js';
+import { ReadArena } from '../transport/read-arena.js';
 
 export interface TransportOptions {
   /** Milliseconds to wait for the TCP connection. */

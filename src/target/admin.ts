@@ -4,7 +4,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { openBackend, parseSize } from '../backend/spec.js';
+import { openBackend } from '../backend/spec.js';
+import { parseSize } from '../util/size.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import type { TargetServer } from './server.js';
 

@@ -6,10 +6,13 @@ import { IscsiProtocolError } from '../errors.js';
 import { decodePdu, opcodeOf, type Direction } from '../pdu/codec.js';
 import { describePdu, type JsonValue, type TextKeyDecoder } from '../pdu/describe.js';
 import { Framer, type Frame } from '../pdu/framer.js';
-import { Opcode, LOGIN_FLAG_TRANSIT, Stage, MAX_DATA_SEGMENT_LENGTH } from '../pdu/constants.js';
+import { Opcode, LOGIN_FLAG_TRANSIT, LOGIN_NSG_MASK, Stage, MAX_DATA_SEGMENT_LENGTH } from '../pdu/constants.js';
 
+/** How to read the stream: the digests the connection negotiated, and which side sent it. */
 export interface DumpOptions {
+  /** PDUs carry a CRC32C header digest (HeaderDigest=CRC32C, RFC 7143 §13.1). */
   headerDigest?: boolean;
+  /** PDUs carry a CRC32C data digest (DataDigest=CRC32C, RFC 7143 §13.1). */
   dataDigest?: boolean;
   /** Which side sent the bytes; guessed from the first opcode when omitted. */
   direction?: Direction;
@@ -18,8 +21,11 @@ export interface DumpOptions {
   decodeText?: TextKeyDecoder;
 }
 
+/** What a dump saw. */
 export interface DumpResult {
+  /** PDUs decoded (with or without error). */
   pdus: number;
+  /** PDUs and stream faults reported with an `error`. */
   errors: number;
 }
 
@@ -30,7 +36,9 @@ export class StreamDumper {
   readonly #opts: DumpOptions;
   #direction: Direction | undefined;
   #inLogin = true;
+  /** PDUs seen so far. */
   pdus = 0;
+  /** Errors reported so far. */
   errors = 0;
 
   constructor(emit: (o: Record<string, JsonValue>) => void, opts: DumpOptions = {}) {
@@ -41,9 +49,10 @@ export class StreamDumper {
     this.#framer = new Framer(
       { onFrame: (f) => this.#onFrame(f), onError: (e) => this.#onError(e) },
       {
-        // A dump reads whatever the peers agreed on: accept the largest segment the field can hold.
+        // A dump reads whatever the peers agreed on: accept the largest segment and AHS the fields can
+        // hold (TotalAHSLength counts 4-byte words in one byte: 255 * 4, RFC 7143 §11.2.1.4).
         maxRecvDataSegmentLength: MAX_DATA_SEGMENT_LENGTH,
-        maxAhsLength: 1020,
+        maxAhsLength: 255 * 4,
         headerDigest: afterLogin ? false : !!opts.headerDigest,
         dataDigest: afterLogin ? false : !!opts.dataDigest,
       },
@@ -51,6 +60,7 @@ export class StreamDumper {
     if (!afterLogin) this.#inLogin = false;
   }
 
+  /** Feeds the next bytes of the stream (any split). */
   push(chunk: Buffer): void {
     this.#framer.push(chunk);
   }
@@ -76,7 +86,7 @@ export class StreamDumper {
         this.#inLogin &&
         (opcode === Opcode.LoginRequest || opcode === Opcode.LoginResponse) &&
         (f.bhs[1]! & LOGIN_FLAG_TRANSIT) !== 0 &&
-        (f.bhs[1]! & 3) === Stage.FullFeature &&
+        (f.bhs[1]! & LOGIN_NSG_MASK) === Stage.FullFeature &&
         !(opcode === Opcode.LoginResponse && f.bhs[36] !== 0)
       ) {
         this.#inLogin = false;

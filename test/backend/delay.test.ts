@@ -1,40 +1,14 @@
 // The delay wrapper with an injected clock: latency before every I/O, abandoned on abort.
 import { describe, expect, test, vi } from 'vitest';
-import { DelayBackend, type Clock } from '../../src/backend/delay.js';
+import { DelayBackend } from '../../src/backend/delay.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
-
-/** Timers that fire only when the test advances time. */
-class FakeClock implements Clock {
-  now = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  get pending(): number {
-    return this.#timers.size;
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    for (const [id, t] of [...this.#timers]) {
-      if (t.at <= this.now) {
-        this.#timers.delete(id);
-        t.fn();
-      }
-    }
-  }
-}
+import { ManualClock } from '../../src/util/clock.js';
 
 const flush = () => new Promise((r) => setImmediate(r));
 
 function setup(ms = 50) {
   const inner = new MemoryBackend({ blocks: 64 });
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   return { inner, clock, d: new DelayBackend(inner, ms, clock) };
 }
 

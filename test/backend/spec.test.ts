@@ -7,19 +7,7 @@ import { DelayBackend } from '../../src/backend/delay.js';
 import { LunSpecError } from '../../src/backend/errors.js';
 import { FileBackend } from '../../src/backend/file.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { openBackend, parseLunSpec, parseSize } from '../../src/backend/spec.js';
-
-describe('parseSize', () => {
-  test('takes binary K, M, G and T suffixes, with or without iB', () => {
-    expect(parseSize('512')).toBe(512);
-    expect(parseSize('64K')).toBe(65536);
-    expect(parseSize('1g')).toBe(2 ** 30);
-    expect(parseSize('2TiB')).toBe(2 * 2 ** 40);
-  });
-  test('refuses anything else', () => {
-    for (const s of ['', '1.5G', '1P', '-1', 'G', '0']) expect(() => parseSize(s)).toThrow(RangeError);
-  });
-});
+import { openBackend, parseLunSpec } from '../../src/backend/spec.js';
 
 describe('parseLunSpec', () => {
   test('parses a file with every option', () => {

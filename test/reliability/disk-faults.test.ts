@@ -1,4 +1,4 @@
-// Faults of the medium under a running target (issue 9), end to end: `tsiscsi target` in a child
+// Faults of the medium under a running target, end to end: `tsiscsi target` in a child
 // process, the library initiator on the wire. A full file system must give DATA PROTECT, SPACE
 // ALLOCATION FAILED WRITE PROTECT (27h/07h) and leave the target serving; an I/O error MEDIUM ERROR;
 // a LUN file unlinked under the target keeps being served (the open descriptor holds the inode, as a
