@@ -1,8 +1,7 @@
 // `tsiscsi admin --socket PATH lun add N SPEC | lun remove N | lun list | session list | session drop ID`
 
-import { createConnection } from 'node:net';
 import type { CommandModule } from 'yargs';
-import type { AdminAnswer, AdminRequest } from '../../src/target/admin.js';
+import { adminRequest, type AdminAnswer, type AdminRequest } from '../../src/target/index.js';
 
 interface AdminArgs {
   socket: string;
@@ -12,24 +11,6 @@ interface AdminArgs {
   target: string | undefined;
   json: boolean;
   grace: number | undefined;
-}
-
-function request(path: string, req: AdminRequest): Promise<AdminAnswer> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(path);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.once('error', (e) => reject(new Error(`cannot reach the admin socket ${path}: ${e.message}`)));
-    s.on('data', (d: string) => {
-      buf += d;
-      const i = buf.indexOf('\n');
-      if (i >= 0) {
-        s.end();
-        resolve(JSON.parse(buf.slice(0, i)) as AdminAnswer);
-      }
-    });
-    s.on('connect', () => s.write(JSON.stringify(req) + '\n'));
-  });
 }
 
 function toRequest(a: AdminArgs): AdminRequest {
@@ -74,7 +55,7 @@ export const adminCommand: CommandModule<object, AdminArgs> = {
   handler: async (a) => {
     let answer: AdminAnswer;
     try {
-      answer = await request(a.socket, toRequest(a));
+      answer = await adminRequest(a.socket, toRequest(a));
     } catch (e) {
       process.stderr.write(`tsiscsi admin: ${(e as Error).message}\n`);
       process.exitCode = 2;

@@ -8,16 +8,16 @@ import {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  WorkerTarget,
   buildServer,
   loadConfigFile,
   parseChapFlag,
+  startAdminSocket,
   validateConfig,
+  type LunEventMode,
   type ServerConfig,
-} from '../../src/target/config.js';
+} from '../../src/target/index.js';
 import { TsiscsiError } from '../../src/errors.js';
-import { startAdminSocket } from '../../src/target/admin.js';
-import { WorkerTarget } from '../../src/target/workers.js';
-import type { LunEventMode } from '../../src/target/target-node.js';
 
 /** Shutdown budget (SIGTERM/SIGINT): logout grace, then aborted commands, then backends; well under 10 s in all. */
 const LOGOUT_GRACE_MS = 3000;

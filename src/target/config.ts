@@ -12,7 +12,8 @@ import { TsiscsiError } from '../errors.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import { iscsiNameProblem } from '../login/keys.js';
 import { TargetNode, type ChapAccount } from './target-node.js';
-import { TargetServer, type Portal, type TargetServerOptions } from './server.js';
+import type { Portal } from './portal.js';
+import { TargetServer, type TargetServerOptions } from './server.js';
 
 export const DEFAULT_TARGET_IQN = 'iqn.2026-11.io.tsiscsi:target0';
 export const DEFAULT_LUN_SPEC = './tsiscsi-data/lun0.img,size=1G';

@@ -1,6 +1,7 @@
 // One TCP connection of the target: the socket glue around the framer, the login phase and the full
-// feature phase engine. Teardown follows seed 000: timers and PDU processing stop first, then delivery,
-// then the socket closes, and a last check proves nothing still points at the connection.
+// feature phase engine. Teardown stops timers and PDU processing first, then delivery, then closes the
+// socket, and a last check proves nothing still points at the connection: a late completion or timer
+// must find nothing to act on, rather than a half-closed connection it could corrupt.
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -9,22 +10,51 @@ import { decodePdu } from '../pdu/codec.js';
 import { Opcode, RejectReason, Stage } from '../pdu/constants.js';
 import { Framer, type Frame } from '../pdu/framer.js';
 import type { LoginRequestPdu, LoginResponsePdu, TargetPdu } from '../pdu/types.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { PduWriter } from '../transport/pdu-writer.js';
-import { FullFeatureConnection } from './ffp.js';
-import { TargetLogin, type LoginDone } from './login.js';
-import type { TargetServer } from './server.js';
+import { FullFeatureConnection } from './ffp/index.js';
+import { TargetLogin, type LoginDone, type LoginRegistry } from './login.js';
 import type { TargetSession } from './session.js';
-import { TargetTextResponder } from './text.js';
+import type { TargetNode } from './target-node.js';
+import { TargetTextResponder, type SendTargetsEntry, type TextConnection } from './text.js';
+import type { TmfHandler } from './tmf.js';
 
 type State = 'login' | 'establishing' | 'ffp' | 'closing' | 'closed';
 
+/** How a completed login ended: the session it created or joined, or the Login Response refusing it. */
+export type Establishment = { session: TargetSession } | { refuse: LoginResponsePdu; reason: string };
+
+/**
+ * What a connection needs of the server that accepted it (TargetServer implements it): its settings, the
+ * targets, and the session registry the login joins (RFC 7143 §6.3).
+ */
+export interface ConnectionHost {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly options: { readonly loginTimeout: number; readonly nopInterval: number; readonly nopTimeout: number };
+  /** What the login of one connection may ask about targets and authentication. */
+  loginRegistry(conn: TargetConnection): LoginRegistry;
+  /** Creates, joins or reinstates the session for a completed login. */
+  establish(conn: TargetConnection, done: LoginDone): Promise<Establishment>;
+  /** The target a normal session reaches. */
+  target(name: string): TargetNode | undefined;
+  /** Task management for discovery sessions, which have no logical units. */
+  readonly discoveryTmf: TmfHandler;
+  /** The SendTargets answer for a Text Request on this connection (RFC 7143 Appendix C). */
+  sendTargets(conn: TargetConnection, text: TextConnection, value: string): SendTargetsEntry[];
+  /** The connection entered full feature phase. */
+  attach(conn: TargetConnection, ffp: FullFeatureConnection): void;
+  /** The connection closed. */
+  detach(conn: TargetConnection, opts: { logout: boolean }): void;
+}
+
 let nextConnectionId = 1;
 
+/** One TCP connection of the target, from the first Login Request to the socket's close. */
 export class TargetConnection {
   readonly id = nextConnectionId++;
   readonly socket: Socket;
-  readonly #server: TargetServer;
+  readonly #server: ConnectionHost;
   readonly #log: Logger;
   readonly #framer: Framer;
   readonly #writer: PduWriter;
@@ -40,7 +70,7 @@ export class TargetConnection {
   #backlog: Frame[] = [];
   #done: LoginDone | undefined;
 
-  constructor(socket: Socket, server: TargetServer) {
+  constructor(socket: Socket, server: ConnectionHost) {
     this.socket = socket;
     this.#server = server;
     this.#log = server.log.child({ conn: this.id, peer: `${socket.remoteAddress}:${socket.remotePort}` });
@@ -78,7 +108,7 @@ export class TargetConnection {
 
   #resumeReading(): void {
     if (this.#state !== 'closing' && this.#state !== 'closed') this.socket.resume();
-    // Reads held back while the peer was not reading may start now (issue 9).
+    // Reads held back while the peer was not reading may start now (the read budget counts congestion).
     this.#ffp?.outputDrained();
   }
 
@@ -167,7 +197,7 @@ export class TargetConnection {
     }
   }
 
-  #established(done: LoginDone, result: { session: TargetSession } | { refuse: LoginResponsePdu; reason: string }): void {
+  #established(done: LoginDone, result: Establishment): void {
     if (this.#state !== 'establishing') return;
     if ('refuse' in result) {
       this.#writer.send(result.refuse);
@@ -233,11 +263,11 @@ export class TargetConnection {
   }
 
   /**
-   * Closes the connection. Order (seed 000): stop the login timer and PDU processing, stop the
-   * engine (its ping timer, then its tasks: aborted, their completions go nowhere; waited for up to
-   * `abortWaitMs`, the backstop against a backend that ignores its AbortSignal), flush or drop the
-   * writer, close the socket, detach from the session, and last check that nothing scheduled is left
-   * that could still reach this connection.
+   * Closes the connection, in an order that leaves nothing scheduled able to reach it: stop the login
+   * timer and PDU processing, stop the engine (its ping timer, then its tasks: aborted, their
+   * completions go nowhere; waited for up to `abortWaitMs`, the backstop against a backend that ignores
+   * its AbortSignal), flush or drop the writer, close the socket, detach from the session, and last
+   * check that nothing scheduled is left that could still reach this connection.
    */
   async close(reason: string, opts: { linger?: boolean; logout?: boolean; abortWaitMs?: number } = {}): Promise<void> {
     if (this.#state === 'closing' || this.#state === 'closed') return this.closed;
@@ -283,7 +313,7 @@ export class TargetConnection {
   }
 
   /**
-   * Seed 000's final step: once closed, nothing scheduled may still reach this connection. Its timers
+   * The last step of a close: once closed, nothing scheduled may still reach this connection. Its timers
    * are cancelled, the engine is stopped (a late completion is dropped there), the writer refuses PDUs
    * and the socket is destroyed; a violation is a bug, reported loudly.
    */

@@ -40,6 +40,7 @@ export interface LoginRegistry {
   readonly tpgt: number;
 }
 
+/** A login whose negotiation completed: what the session registry needs to create or join the session. */
 export interface LoginDone {
   ctx: LoginContext;
   params: NegotiatedParams;
@@ -54,6 +55,7 @@ export interface LoginDone {
   chapName: string | undefined;
 }
 
+/** What the caller does after one Login Request. */
 export type LoginStep =
   | { kind: 'respond'; pdus: LoginResponsePdu[] }
   /** Negotiation is complete: the caller creates or joins the session, then calls `finalResponse`. */
@@ -65,6 +67,7 @@ export type LoginStep =
 
 const DEFAULT_LOGIN_MRDSL = 8192;
 
+/** The login phase of one target connection (RFC 7143 §6, §11.12, §11.13): Login Requests in, Login Responses out. */
 export class TargetLogin {
   readonly #registry: LoginRegistry;
   readonly #log: Logger;

@@ -6,8 +6,10 @@ import { snAdd } from '../util/serial.js';
 import type { ItNexus } from '../scsi/types.js';
 import type { TargetTask } from './task.js';
 
+/** SessionType (RFC 7143 §13.21): a discovery session carries only Text and Logout. */
 export type TargetSessionType = 'Normal' | 'Discovery';
 
+/** What a session is created with, once its leading login completed. */
 export interface TargetSessionInit {
   tsih: number;
   isid: string;
@@ -23,6 +25,7 @@ export interface TargetSessionInit {
   expCmdSN: number;
 }
 
+/** The I_T nexus of a session: SCSI port names from the iSCSI names, ISID and TPGT (RFC 7143 §4.4.2). */
 export function makeNexus(initiatorName: string, isid: string, targetName: string, tpgt: number): ItNexus {
   const initiatorPortName = `${initiatorName},i,0x${isid}`;
   const targetPortName = `${targetName},t,0x${tpgt.toString(16).padStart(4, '0')}`;
@@ -40,6 +43,7 @@ export function makeNexus(initiatorName: string, isid: string, targetName: strin
 
 let nextSessionId = 1;
 
+/** One session of the target; its only connection (MaxConnections=1) runs its full feature phase. */
 export class TargetSession {
   /** A process-unique id for logs and the admin socket. */
   readonly id = nextSessionId++;

@@ -9,7 +9,7 @@ import { ASC, SENSE_KEY } from '../scsi/constants.js';
 import { ScsiTargetDevice } from '../scsi/target-device.js';
 import { buildFixedSense } from '../scsi/sense.js';
 import type { ChapSecret } from '../login/chap.js';
-import type { FullFeatureConnection } from './ffp.js';
+import type { FullFeatureConnection } from './ffp/index.js';
 import type { TargetSession } from './session.js';
 import { TaskManager, type TaskManagementNotice, type TmfScope } from './tmf.js';
 
@@ -44,6 +44,7 @@ export interface ChapAccount {
   secret: ChapSecret;
 }
 
+/** How a target is built: its name, who may log in, how they authenticate, where its events go. */
 export interface TargetNodeOptions {
   name: string;
   alias?: string;
@@ -56,12 +57,13 @@ export interface TargetNodeOptions {
   /** Accept CHAP secrets under 12 bytes (RFC 7143 §12.1.3 requires 96 bits). Default false. */
   allowShortSecrets?: boolean;
   log: Logger;
-  /** Told of every task management function before the task manager waits (seed 002). */
+  /** Told of every task management function before the task manager waits for the tasks it aborted. */
   onTaskManagement?: (notice: TaskManagementNotice) => void;
   /** How LUN inventory and capacity changes reach initiators; default `'both'`. */
   lunEvents?: LunEventMode;
 }
 
+/** One target: its LUNs (a SCSI target device), ACL, CHAP accounts, task manager and live sessions. */
 export class TargetNode {
   readonly name: string;
   readonly alias: string | undefined;
@@ -155,9 +157,10 @@ export class TargetNode {
   }
 
   /**
-   * Removes LUN `lun` in three steps (seed 003, {@link ScsiTargetDevice.remove}): it leaves the
-   * inventory and refuses new work at once, what is in flight completes and is answered, the backend is
-   * closed once, the LU's state is reset. Resolves false when there is no such LUN.
+   * Removes LUN `lun` in three steps ({@link ScsiTargetDevice.remove}): it leaves the inventory and
+   * refuses new work at once (initiators hear REPORTED LUNS DATA HAS CHANGED as `lunEvents` says), what is in
+   * flight completes and is answered, the backend is closed once, the LU's state is reset: no command
+   * already accepted is lost, and none reaches a closed backend. Resolves false when there is no such LUN.
    */
   async removeLun(lun: number): Promise<boolean> {
     if (this.device.get(lun) === undefined) return false;

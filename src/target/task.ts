@@ -4,6 +4,7 @@
 import type { ScsiCommandPdu } from '../pdu/types.js';
 import type { TaskAttribute } from '../scsi/types.js';
 
+/** Where a task is: gathering its Data-Out, handed to (or waiting for) the SCSI layer, or finished. */
 export type TaskState = 'data-out' | 'running' | 'done';
 
 const ATTRS: readonly TaskAttribute[] = ['untagged', 'simple', 'ordered', 'head-of-queue', 'aca'];
@@ -15,6 +16,7 @@ function takeController(): AbortController {
   return controllers.pop() ?? new AbortController();
 }
 
+/** One SCSI task of a target session, from its command to its status. */
 export class TargetTask {
   readonly itt: number;
   readonly cmdSN: number;

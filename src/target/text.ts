@@ -6,16 +6,25 @@ import { RESERVED_TAG, RejectReason } from '../pdu/constants.js';
 import { TextAssembler, TextFormatError, TextSplitter, encodeTextKeys, type TextPair } from '../pdu/text-keys.js';
 import type { TextRequestPdu } from '../pdu/types.js';
 import { IscsiProtocolError } from '../errors.js';
-import { KEYS, isExtensionKey } from '../login/keys.js';
-import type { FullFeatureConnection } from './ffp.js';
+import { KEYS, isExtensionKey, type ConnectionParams } from '../login/keys.js';
+import type { TargetSession } from './session.js';
 
+/** What the responder needs of the connection a Text Request came on (the engine implements it). */
+export interface TextConnection {
+  readonly session: TargetSession;
+  /** The negotiated connection values: a declared MaxRecvDataSegmentLength changes them (§13.12). */
+  readonly connectionParams: ConnectionParams;
+}
+
+/** The answer to one Text Request PDU: a Text Response's fields, a Reject, or nothing. */
 export type TextAnswer =
   | { final: boolean; continue: boolean; ttt: number; data: Buffer }
   | { reject: number; why: string }
   | undefined;
 
+/** What the connection engine needs of a text responder. */
 export interface TextResponder {
-  respond(conn: FullFeatureConnection, pdu: TextRequestPdu): TextAnswer;
+  respond(conn: TextConnection, pdu: TextRequestPdu): TextAnswer;
 }
 
 /** One target as SendTargets lists it. */
@@ -31,7 +40,7 @@ export interface TextScope {
    * Targets this session may see: every target the initiator is allowed to reach for
    * SendTargets=All, or just the named one (RFC 7143 Appendix C.3).
    */
-  sendTargets(conn: FullFeatureConnection, value: string): SendTargetsEntry[];
+  sendTargets(conn: TextConnection, value: string): SendTargetsEntry[];
   /** Largest text answer gathered across PDUs. */
   maxTextBytes?: number;
 }
@@ -49,7 +58,7 @@ export class TargetTextResponder implements TextResponder {
     this.#assembler = new TextAssembler({ source: 'text-request', maxBytes: scope.maxTextBytes ?? 65536 });
   }
 
-  respond(conn: FullFeatureConnection, pdu: TextRequestPdu): TextAnswer {
+  respond(conn: TextConnection, pdu: TextRequestPdu): TextAnswer {
     // Continuing an answer we split: an empty request naming our TTT asks for the next part.
     if (this.#pending !== undefined && pdu.ttt !== RESERVED_TAG) {
       if (pdu.ttt !== this.#pending.ttt || pdu.itt !== this.#pending.itt) {
@@ -102,7 +111,7 @@ export class TargetTextResponder implements TextResponder {
     return t;
   }
 
-  #answer(conn: FullFeatureConnection, pairs: TextPair[]): [string, string][] {
+  #answer(conn: TextConnection, pairs: TextPair[]): [string, string][] {
     const out: [string, string][] = [];
     for (const [key, value] of pairs) {
       if (key === 'SendTargets') {

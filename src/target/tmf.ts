@@ -1,9 +1,11 @@
-// Task management on the target (RFC 7143 §11.5/§11.6, RFC 7144, SAM-5 §7). Order of work (seed 002):
-// mark the affected tasks aborted and fire their AbortSignals, tell the backend which tasks were
-// aborted *before* waiting, then wait for each to finish, then answer. An ITT freed by an abort can be
-// reused only after the answer: the task stays registered until it has finished, and the answer is
-// queued in the same turn as the last of them finishes (the wait and the answer are promise callbacks
-// of that turn), before any further PDU of the initiator is read.
+// Task management on the target (RFC 7143 §11.5/§11.6, RFC 7144, SAM-5 §7). Order of work: mark the
+// affected tasks aborted and fire their AbortSignals, tell the logical units and their backends which
+// tasks were aborted *before* waiting (a backend holding one of them learns it must end it; told after,
+// the wait would hang on it), then wait for each to finish, then answer (SAM-5 §7: the function completes
+// once the tasks it aborts are gone). An ITT freed by an abort can be reused only after the answer: the
+// task stays registered until it has finished, and the answer is queued in the same turn as the last of
+// them finishes (the wait and the answer are promise callbacks of that turn), before any further PDU of
+// the initiator is read.
 
 import type { Logger } from 'pino';
 import { TmfFunction, TmfResponse } from '../pdu/constants.js';
@@ -11,10 +13,26 @@ import { lunFromField } from '../pdu/lun.js';
 import type { TaskManagementRequestPdu } from '../pdu/types.js';
 import { snInWindow, snLt } from '../util/serial.js';
 import type { TmfType } from '../scsi/types.js';
-import type { FullFeatureConnection } from './ffp.js';
 import type { TargetSession } from './session.js';
 import type { TargetTask } from './task.js';
 
+/** What task management needs of a full feature connection (the engine implements it). */
+export interface TmfConnection {
+  readonly session: TargetSession;
+  /** The session's tasks by ITT (MaxConnections=1: the connection's too). */
+  readonly tasks: ReadonlyMap<number, TargetTask>;
+  /** ABORT TASK for a command not yet received: its CmdSN counts as received (RFC 7143 §11.6.1 b). */
+  skipCmdSN(cmdSN: number): void;
+  /** The task was aborted: if it still waits for Data-Out or to start, it ends now without an answer. */
+  abandon(task: TargetTask): void;
+}
+
+/** What the connection engine needs of task management: an answer per TMF request. */
+export interface TmfHandler {
+  handle(conn: TmfConnection, pdu: TaskManagementRequestPdu): Promise<TmfResult>;
+}
+
+/** The answer to one TMF request. */
 export interface TmfResult {
   response: number;
   additionalResponseInformation?: number;
@@ -22,7 +40,7 @@ export interface TmfResult {
   after?: () => void;
 }
 
-/** A notice to the owner of the logical units, sent before the task manager waits (seed 002). */
+/** A notice to the owner of the logical units, sent before the task manager waits for the aborted tasks. */
 export interface TaskManagementNotice {
   type: TmfType;
   lun: number | undefined;
@@ -39,11 +57,12 @@ export interface AbortedTask {
 /** What the task manager needs of the target node. */
 export interface TmfScope {
   /** Every live full feature connection of the target (all sessions, for LUN and target resets). */
-  connections(): Iterable<FullFeatureConnection>;
+  connections(): Iterable<TmfConnection>;
   hasLun(lun: number): boolean;
   /**
    * Tells the logical units (and through them the backends) of a TMF and the tasks it aborted, before
-   * the wait (seed 002); they apply the SAM-5 side effects: unit attentions, reservations, resets.
+   * the wait, so that none waits on a command its backend holds; they apply the SAM-5 side effects
+   * (unit attentions, reservations, resets).
    * `lun` undefined means every LUN (target resets, I_T nexus reset).
    */
   notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly AbortedTask[]): void;
@@ -55,14 +74,15 @@ export interface TmfScope {
   log: Logger;
 }
 
-export class TaskManager {
+/** The task manager of one target (or of discovery sessions, which have no logical units). */
+export class TaskManager implements TmfHandler {
   readonly #scope: TmfScope;
 
   constructor(scope: TmfScope) {
     this.#scope = scope;
   }
 
-  async handle(conn: FullFeatureConnection, pdu: TaskManagementRequestPdu): Promise<TmfResult> {
+  async handle(conn: TmfConnection, pdu: TaskManagementRequestPdu): Promise<TmfResult> {
     const session = conn.session;
     const lun = lunFromField(pdu.lun);
     const lunOk = lun !== undefined && this.#scope.hasLun(lun);
@@ -104,7 +124,7 @@ export class TaskManager {
       case TmfFunction.TargetWarmReset:
       case TmfFunction.TargetColdReset: {
         const cold = pdu.function === TmfFunction.TargetColdReset;
-        const all: [FullFeatureConnection, TargetTask[]][] = [];
+        const all: [TmfConnection, TargetTask[]][] = [];
         for (const c of this.#scope.connections()) all.push([c, [...c.tasks.values()].filter((t) => t.state !== 'done')]);
         await this.#abort(cold ? 'target-cold-reset' : 'target-warm-reset', undefined, session, all);
         // RFC 7143 §11.5.1: after a cold reset the target drops every connection, once the answer is out.
@@ -152,7 +172,7 @@ export class TaskManager {
    */
   async abortNexusTasks(lun: number, nexusIds: readonly string[]): Promise<void> {
     const ids = new Set(nexusIds);
-    const victims: [FullFeatureConnection, TargetTask[]][] = [];
+    const victims: [TmfConnection, TargetTask[]][] = [];
     for (const c of this.#scope.connections()) {
       if (c.session.nexus !== undefined && ids.has(c.session.nexus.id)) victims.push([c, this.#ofLun(c, lun)]);
     }
@@ -160,12 +180,12 @@ export class TaskManager {
     await this.#abort('abort-task-set', lun, victims[0]![0].session, victims);
   }
 
-  #ofLun(conn: FullFeatureConnection, lun: number): TargetTask[] {
+  #ofLun(conn: TmfConnection, lun: number): TargetTask[] {
     return [...conn.tasks.values()].filter((t) => t.lun === lun && t.state !== 'done');
   }
 
-  #tasksOnLun(lun: number): [FullFeatureConnection, TargetTask[]][] {
-    const out: [FullFeatureConnection, TargetTask[]][] = [];
+  #tasksOnLun(lun: number): [TmfConnection, TargetTask[]][] {
+    const out: [TmfConnection, TargetTask[]][] = [];
     for (const c of this.#scope.connections()) out.push([c, this.#ofLun(c, lun)]);
     return out;
   }
@@ -174,12 +194,12 @@ export class TaskManager {
     type: TmfType,
     lun: number | undefined,
     by: TargetSession,
-    victims: readonly (readonly [FullFeatureConnection, TargetTask[]])[],
+    victims: readonly (readonly [TmfConnection, TargetTask[]])[],
   ): Promise<void> {
     const aborted: { sessionId: number; itt: number }[] = [];
     const tasks: AbortedTask[] = [];
-    // Seed 002, in order: mark aborted and fire the signals; tasks still owed Data-Out never reach
-    // the SCSI layer; the logical units and backends hear of it; only then wait.
+    // In order (see the top of this file): mark aborted and fire the signals; tasks still owed Data-Out
+    // never reach the SCSI layer; the logical units and backends hear of it; only then wait.
     for (const [c, ts] of victims) {
       for (const t of ts) {
         t.aborted = true;

@@ -8,13 +8,13 @@
 // in bench/README.md.
 
 import { Worker } from 'node:worker_threads';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BHS_LENGTH, Opcode } from '../pdu/constants.js';
 import { parseTextKeys } from '../pdu/text-keys.js';
 import type { ServerConfig } from './config.js';
 import { parsePortal, DEFAULT_PORTAL } from './config.js';
-import type { Portal } from './server.js';
+import { listenOn, type Portal } from './portal.js';
 
 /** Messages from the main thread to a worker. */
 export type ToWorker =
@@ -76,16 +76,8 @@ export class WorkerTarget {
     const portals = (this.#cfg.portals ?? [DEFAULT_PORTAL]).map((p, i) => parsePortal(p, `portals[${i}]`));
     // Listen first: the workers' SendTargets answers need the bound addresses (port 0 picks one).
     for (const p of portals) {
-      const server = createServer({ noDelay: true }, (s) => this.#accept(s));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(p.port, p.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const a = server.address() as { address: string; port: number };
-      this.bound.push({ host: a.address, port: a.port });
+      const { server, bound } = await listenOn(p, (s) => this.#accept(s));
+      this.bound.push(bound);
       this.#servers.push(server);
     }
     const entry = new URL('./worker-entry.js', import.meta.url);

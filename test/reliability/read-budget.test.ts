@@ -12,7 +12,7 @@ import type { InitiatorPdu, ScsiCommandPdu, TargetPdu } from '../../src/pdu/type
 import { ManualClock } from '../../src/util/clock.js';
 import { defaultConnectionParams, defaultSessionParams } from '../../src/login/keys.js';
 import type { ScsiCommand, ScsiResponse } from '../../src/scsi/types.js';
-import { FullFeatureConnection } from '../../src/target/ffp.js';
+import { FullFeatureConnection } from '../../src/target/ffp/index.js';
 import { TargetSession } from '../../src/target/session.js';
 import { TargetTextResponder } from '../../src/target/text.js';
 import { TaskManager } from '../../src/target/tmf.js';

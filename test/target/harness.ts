@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/util/clock.js';
 import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../src/login/keys.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import type { ScsiCommand, ScsiResponse } from '../../src/scsi/types.js';
-import { FullFeatureConnection, type FfpHost } from '../../src/target/ffp.js';
+import { FullFeatureConnection, type FfpHost } from '../../src/target/ffp/index.js';
 import { TargetSession } from '../../src/target/session.js';
 import { TargetTextResponder } from '../../src/target/text.js';
 import { TaskManager, type TaskManagementNotice } from '../../src/target/tmf.js';

@@ -1,9 +1,10 @@
-// TargetServer events (seed 004): every session up/down and LUN change is delivered, through the async
-// iterator and through EventEmitter listeners alike; a misspelt event name is refused when registered.
+// TargetServer events, a bounded channel that never says an event is pending without delivering it:
+// every session up/down and LUN change is delivered, through the async iterator and through
+// EventEmitter listeners alike; a misspelt event name is refused when registered.
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Session } from '../../src/initiator/session.js';
-import type { TargetEvent } from '../../src/target/server.js';
+import type { TargetEvent } from '../../src/target/index.js';
 import { startTarget } from '../interop/tsiscsi.js';
 
 describe('TargetServer events', () => {

@@ -1,6 +1,7 @@
-// Seed 000: teardown leaves nothing scheduled. A full round trip (in-process target, library
-// initiator: login, I/O, an aborted command, logout, server shutdown) must leave the process with
-// the handles and timers it had before, and every closed connection must report no leftovers.
+// Teardown leaves nothing scheduled: a late timer or completion must find nothing to act on. A full
+// round trip (in-process target, library initiator: login, I/O, an aborted command, logout, server
+// shutdown) must leave the process with the handles and timers it had before, and every closed
+// connection must report no leftovers.
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/initiator/session.js';
 import { startTarget } from '../interop/tsiscsi.js';
@@ -16,7 +17,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
-describe('teardown (seed 000)', () => {
+describe('teardown leaves nothing scheduled', () => {
   it('a target and an initiator session, used and closed, leave no handle or timer behind', async () => {
     await settle();
     const before = resources();

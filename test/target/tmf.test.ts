@@ -1,5 +1,5 @@
-// Task management on the target (RFC 7143 §11.5, RFC 7144, seed 002): aborted tasks are told before
-// the wait, the answer comes once they are finished, their ITT is free after it.
+// Task management on the target (RFC 7143 §11.5, RFC 7144, SAM-5 §7): aborted tasks are told to the
+// logical units before the wait, the answer comes once they are finished, their ITT is free after it.
 
 import { describe, expect, it } from 'vitest';
 import { Opcode, TmfFunction, TmfResponse } from '../../src/pdu/constants.js';
