@@ -21,7 +21,7 @@ export { discover, type DiscoverOptions, type DiscoveredTarget } from './discove
 export { parseIscsiUrl, formatIscsiUrl, redact as redactIscsiUrl, type IscsiUrl, type DigestPreference } from './url.js';
 export { CommandRejectedError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
 export { runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';
-export type { CommandResult } from './core/data-in.js';
+export type { CommandResult } from './core/result.js';
 export { SESSION_EVENT_TYPES, type SessionEvent, type SessionEventType } from './events.js';
 export type { EventIterator } from '../util/event-channel.js';
 export { TaskHandle } from './core/task.js';

@@ -35,7 +35,7 @@ import type { DigestName } from '../login/keys.js';
 import type { NegotiatedParams, NegotiationPolicy } from '../login/negotiation.js';
 import { ResidualError, TaskManagementError, UrlError } from './errors.js';
 import { InitiatorCore, type CommandRequest, type CoreStats } from './core/initiator-core.js';
-import type { CommandResult } from './core/data-in.js';
+import type { CommandResult } from './core/result.js';
 import { CheckedEventEmitter } from '../util/checked-emitter.js';
 import { EventChannel, type EventIterator } from '../util/event-channel.js';
 import { SESSION_EVENT_TYPES, type SessionEvent } from './events.js';

@@ -3,7 +3,8 @@
 // back to on the response path (backLock). The ITT carries a generation so a late PDU for a previous
 // use of the slot is recognised as stale, never delivered to the new command.
 
-import type { CommandResult } from './data-in.js';
+import type { CommandResult } from './result.js';
+import { FIRST_OWN_TAG } from './tmf.js';
 
 /** The most tasks a session can have: the ITT keeps 12 bits for the slot. */
 export const MAX_QUEUE_DEPTH = 4096;
@@ -164,7 +165,7 @@ export class TaskPool {
 
   /** The live task with this ITT, or undefined (free slot, or a stale generation). */
   byItt(itt: number): Task | undefined {
-    if (itt >= 0x80000000) return undefined;
+    if (itt >= FIRST_OWN_TAG) return undefined;
     const t = this.tasks[itt & SLOT_MASK];
     if (t === undefined || t.state === 'free' || t.itt !== itt) return undefined;
     return t;
