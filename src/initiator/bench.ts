@@ -3,7 +3,8 @@
 // histogram (no allocation per I/O); CPU time per I/O comes from process.cpuUsage().
 
 import { ConnectionError, LoginError } from '../errors.js';
-import { Session, type SessionOptions } from './session.js';
+import type { SessionOptions } from './options.js';
+import { Session } from './session.js';
 import type { LockStats } from './core/locks.js';
 
 /** The access patterns (fio's names). */

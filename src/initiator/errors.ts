@@ -27,15 +27,17 @@ export class CommandRejectedError extends TsiscsiError {
   }
 }
 
+/** The name RFC 7143 §11.6.1 gives a TMF response ("Function complete", ...), or `response N`. */
+export function tmfResponseName(response: number): string {
+  return TMF_RESPONSE_NAMES[response] ?? `response ${response}`;
+}
+
 /** A task management function was answered with something other than "Function complete" (RFC 7143 §11.6.1). */
 export class TaskManagementError extends TsiscsiError {
   readonly function: number;
   readonly response: number;
   constructor(fn: number, response: number) {
-    super(
-      'ERR_TMF',
-      `${TMF_FUNCTION_NAMES[fn] ?? `TMF ${fn}`} answered "${TMF_RESPONSE_NAMES[response] ?? `response ${response}`}" (RFC 7143 §11.6.1)`,
-    );
+    super('ERR_TMF', `${TMF_FUNCTION_NAMES[fn] ?? `TMF ${fn}`} answered "${tmfResponseName(response)}" (RFC 7143 §11.6.1)`);
     this.name = 'TaskManagementError';
     this.function = fn;
     this.response = response;

@@ -1,5 +1,7 @@
-// The two session locks of seed 001: frwdLock guards the submit path's state (CmdSN, the queued CmdSN,
-// taking a task from the pool), backLock the response path's (ExpCmdSN, MaxCmdSN, returning a task).
+// The two session locks, split as the Linux kernel splits its iSCSI session lock (frwd_lock, back_lock):
+// frwdLock guards the submit path's state (CmdSN, the queued CmdSN, taking a task from the pool), backLock
+// the response path's (ExpCmdSN, MaxCmdSN, returning a task), so that completions never wait for a
+// submitter nor a submitter for completions.
 // backLock may be taken inside frwdLock, never the reverse: AsyncMutex ranks check it and throw
 // LockOrderError. In 'one' mode both paths share one mutex (the benchmark's baseline).
 
@@ -9,7 +11,7 @@ import { AsyncMutex } from '../../util/mutex.js';
 export const FRWD_RANK = 1;
 export const BACK_RANK = 2;
 
-/** `split`: frwdLock and backLock (seed 001). `one`: a single session lock, for comparison. */
+/** `split`: frwdLock and backLock. `one`: a single session lock, for comparison. */
 export type LockMode = 'split' | 'one';
 
 /** Lock counters, for `tsiscsi bench` and `Session.stats()`. */

@@ -108,22 +108,23 @@ export class CoreState {
   }
 }
 
-/** Answers the caller of `p` with its result (once: `settled` guards it). */
-export function resolvePending(p: Pending, r: CommandResult): void {
-  if (p.settled) return;
+/** Marks `p` answered and detaches it from its task and signal; false when it was already answered. */
+function settle(p: Pending): boolean {
+  if (p.settled) return false;
   p.settled = true;
   p.task = null;
   if (p.onAbort !== null) p.signal!.removeEventListener('abort', p.onAbort);
-  p.resolve(r);
+  return true;
+}
+
+/** Answers the caller of `p` with its result (once: `settled` guards it). */
+export function resolvePending(p: Pending, r: CommandResult): void {
+  if (settle(p)) p.resolve(r);
 }
 
 /** Answers the caller of `p` with an error (once: `settled` guards it). */
 export function rejectPending(p: Pending, err: Error): void {
-  if (p.settled) return;
-  p.settled = true;
-  p.task = null;
-  if (p.onAbort !== null) p.signal!.removeEventListener('abort', p.onAbort);
-  p.reject(err);
+  if (settle(p)) p.reject(err);
 }
 
 /** Returns the task to the pool and answers its caller (exactly once: Pending.settled guards it). */
