@@ -10,8 +10,10 @@ import type { LockStats } from './core/locks.js';
 /** The access patterns (fio's names). */
 export type BenchPattern = 'randread' | 'randwrite' | 'read' | 'write' | 'randrw';
 
+/** Every {@link BenchPattern}, for option parsing. */
 export const BENCH_PATTERNS: readonly BenchPattern[] = ['randread', 'randwrite', 'read', 'write', 'randrw'];
 
+/** What {@link runBench} measures, and how. */
 export interface BenchOptions {
   url: string;
   rw: BenchPattern;
@@ -38,6 +40,7 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
+/** A progress report, about once a second. */
 export interface BenchProgress {
   elapsed: number;
   ios: number;
@@ -47,6 +50,7 @@ export interface BenchProgress {
   errors: number;
 }
 
+/** What {@link runBench} measured. */
 export interface BenchResult {
   rw: BenchPattern;
   bs: number;

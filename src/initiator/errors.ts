@@ -6,6 +6,7 @@ import { REJECT_REASON_NAMES, TMF_FUNCTION_NAMES, TMF_RESPONSE_NAMES } from '../
 
 /** The target answered a command with iSCSI Response "Target Failure" (RFC 7143 §11.4.3): no SCSI status. */
 export class TargetFailureError extends TsiscsiError {
+  /** The iSCSI Response code (RFC 7143 §11.4.3). */
   readonly response: number;
   constructor(response: number) {
     super('ERR_TARGET_FAILURE', `the target answered iSCSI response 0x${response.toString(16).padStart(2, '0')} (target failure, RFC 7143 §11.4.3): the command did not complete`);
@@ -16,6 +17,7 @@ export class TargetFailureError extends TsiscsiError {
 
 /** The target refused a PDU with a Reject (RFC 7143 §11.17): the command it carried is ended. */
 export class CommandRejectedError extends TsiscsiError {
+  /** The Reject reason code (RFC 7143 §11.17.1) and its name. */
   readonly reason: number;
   readonly reasonName: string;
   constructor(reason: number) {
@@ -34,6 +36,7 @@ export function tmfResponseName(response: number): string {
 
 /** A task management function was answered with something other than "Function complete" (RFC 7143 §11.6.1). */
 export class TaskManagementError extends TsiscsiError {
+  /** The function asked for and the response code it got (RFC 7143 §11.5.1, §11.6.1). */
   readonly function: number;
   readonly response: number;
   constructor(fn: number, response: number) {
@@ -49,9 +52,11 @@ export class TaskManagementError extends TsiscsiError {
  * (RFC 7143 §11.4.5.1 residuals). `data` holds what was read.
  */
 export class ResidualError extends TsiscsiError {
+  /** The O and U bits of the response and the residual count they qualify. */
   readonly overflow: boolean;
   readonly underflow: boolean;
   readonly residualCount: number;
+  /** What was read. */
   readonly data: Buffer;
   constructor(init: { overflow: boolean; underflow: boolean; residualCount: number; data: Buffer; expected: number }) {
     super(

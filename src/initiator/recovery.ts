@@ -29,6 +29,7 @@ export interface ReconnectOptions {
 
 /** When to try reconnecting and when to give up (see the file comment for the lessons it encodes). */
 export class ReconnectPolicy {
+  /** The options it was made with. */
   readonly options: ReconnectOptions;
   /** Consecutive failures (failed attempts, and connections that dropped before becoming stable). */
   #failures = 0;
@@ -141,6 +142,7 @@ export interface SessionRecoveryOptions extends ReconnectOptions {
  * connection.
  */
 export class SessionRecovery {
+  /** When to try next and when to give up. */
   readonly policy: ReconnectPolicy;
   readonly #core: RecoveryCore;
   readonly #shell: RecoveryShell;

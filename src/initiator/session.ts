@@ -1,37 +1,22 @@
 // The initiator's public face, the shell around the socket: `Session.connect(url)` logs in to one LUN of
 // a target, then read, write, inquiry, readCapacity, execute and the task management functions run over
 // it. Under it: the socket-free InitiatorCore (core/), a Transport per TCP connection (logged in by
-// connect.ts), and ErrorRecoveryLevel 0 recovery (recovery.ts), which this shell serves a connection at
-// a time through RecoveryShell.
+// connect.ts), and ErrorRecoveryLevel 0 recovery (recovery.ts), which drives this shell through
+// RecoveryShell. Its options and answer types are options.ts; the CDBs of its block commands commands.ts.
 
 import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
-import { ConnectionError, IscsiProtocolError, TsiscsiError } from '../errors.js';
+import { ConnectionError, TsiscsiError } from '../errors.js';
 import { TmfFunction, TmfResponse } from '../pdu/constants.js';
 import { lunToField } from '../pdu/lun.js';
 import type { TargetPdu } from '../pdu/types.js';
-import {
-  cdbInquiry,
-  cdbRead10,
-  cdbRead16,
-  cdbReadCapacity10,
-  cdbReadCapacity16,
-  cdbReportLuns,
-  cdbSynchronizeCache10,
-  cdbTestUnitReady,
-  cdbWrite10,
-  cdbWrite16,
-  parseInquiry,
-  parseReadCapacity10,
-  parseReadCapacity16,
-  parseReportLuns,
-  type StandardInquiry,
-} from '../scsi/cdb.js';
+import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, cdbReportLuns, cdbSynchronizeCache10, cdbTestUnitReady, parseInquiry, parseReportLuns, type StandardInquiry } from '../scsi/cdb.js';
 import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
 import type { NegotiatedParams } from '../login/negotiation.js';
 import { CheckedEventEmitter } from '../util/checked-emitter.js';
 import { realClock, type Clock } from '../util/clock.js';
 import { EventChannel, type EventIterator } from '../util/event-channel.js';
+import { blockIoCdb, capacityFrom10, capacityFrom16, checkRange, targetData } from './commands.js';
 import { logIn } from './connect.js';
 import { InitiatorCore, type CommandRequest } from './core/initiator-core.js';
 import type { CommandResult } from './core/result.js';
@@ -79,6 +64,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   readonly lun: number;
   /** Where the session logs in (redirections are followed per connection). */
   readonly host: string;
+  /** TCP port of {@link host}. */
   readonly port: number;
   readonly #r: ResolvedSession;
   readonly #clock: Clock;
@@ -166,8 +152,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     const bs = this.#blockSize ?? (await this.#ensureBlockSize());
     checkRange(lba, blocks);
     const length = blocks * bs;
-    const rw = { fua: options.fua === true };
-    const cdb = lba + blocks <= 0x100000000 && blocks <= 0xffff ? cdbRead10(lba, blocks, rw) : cdbRead16(lba, blocks, rw);
+    const cdb = blockIoCdb(false, lba, blocks, options.fua === true);
     const req: CommandRequest = { lun: this.#lunField, cdb, readLength: length, timeout: options.timeout ?? this.#r.timeout };
     if (options.into !== undefined) req.into = options.into;
     if (options.signal !== undefined) req.signal = options.signal;
@@ -185,8 +170,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     if (data.length === 0 || data.length % bs !== 0) throw new RangeError(`write of ${data.length} bytes: must be a positive multiple of the ${bs}-byte block size`);
     const blocks = data.length / bs;
     checkRange(lba, blocks);
-    const rw = { fua: options.fua === true };
-    const cdb = lba + blocks <= 0x100000000 && blocks <= 0xffff ? cdbWrite10(lba, blocks, rw) : cdbWrite16(lba, blocks, rw);
+    const cdb = blockIoCdb(true, lba, blocks, options.fua === true);
     const req: CommandRequest = { lun: this.#lunField, cdb, dataOut: data, timeout: options.timeout ?? this.#r.timeout };
     if (options.signal !== undefined) req.signal = options.signal;
     if (options.handle !== undefined) req.handle = options.handle;
@@ -234,20 +218,11 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   async readCapacity(options: CommandOptions = {}): Promise<Capacity> {
     let cap: Capacity;
     try {
-      const r = await this.execute(cdbReadCapacity16({ alloc: 32 }), { ...options, dataIn: 32 });
-      const c = targetData(() => parseReadCapacity16(r.data));
-      cap = { blocks: c.blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: c.blocks * c.blockLength, thinProvisioning: c.lbpme, logicalPerPhysicalExponent: c.lbppbe };
+      cap = capacityFrom16((await this.execute(cdbReadCapacity16({ alloc: 32 }), { ...options, dataIn: 32 })).data);
     } catch (e) {
+      // Not supported (ILLEGAL REQUEST): READ CAPACITY(10) it is.
       if (!(TsiscsiError.is(e) && (e as { senseKey?: number }).senseKey === SENSE_KEY.ILLEGAL_REQUEST)) throw e;
-      const r = await this.execute(cdbReadCapacity10(), { ...options, dataIn: 8 });
-      const c = targetData(() => parseReadCapacity10(r.data));
-      const blocks = c.blocks ?? c.lastLba + 1;
-      cap = { blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: blocks * c.blockLength, thinProvisioning: undefined, logicalPerPhysicalExponent: 0 };
-    }
-    // A block size beyond 1 MiB is no disk's: taken as given, a hostile or broken target's answer would
-    // size every later read buffer (SBC-3 READ CAPACITY data allows 32 bits; no disk uses more than 64 KiB).
-    if (!Number.isInteger(cap.blockSize) || cap.blockSize < 1 || cap.blockSize > MAX_BLOCK_SIZE) {
-      throw new IscsiProtocolError('ERR_BLOCK_SIZE', `the LU reports a block size of ${cap.blockSize}`, { rule: 'SBC-3 READ CAPACITY', action: 'reject' });
+      cap = capacityFrom10((await this.execute(cdbReadCapacity10(), { ...options, dataIn: 8 })).data);
     }
     this.#capacity = cap;
     this.#blockSize = cap.blockSize;
@@ -408,10 +383,12 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     return this.#tsih;
   }
 
+  /** The ISID, 12 hex digits, kept across reconnections (RFC 7143 §11.12.5). */
   get isid(): string {
     return this.#r.isid;
   }
 
+  /** True while a connection is logged in and usable. */
   get connected(): boolean {
     return this.#core.connected;
   }
@@ -421,6 +398,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     return this.#core.busy;
   }
 
+  /** The counters of the core, the connection's writer and recovery. */
   stats(): SessionStats {
     const w = this.#transport?.writer;
     return { ...this.#core.snapshot(), reconnects: this.#recovery.reconnects, connected: this.connected, pdusOut: w?.pdus ?? 0, flushes: w?.flushes ?? 0 };
@@ -572,25 +550,4 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     this.#events.emit({ type: 'closed', error: err });
     this.#events.close();
   }
-}
-
-/** Largest logical block size believed from READ CAPACITY (SBC-3 allows 32 bits; disks use 512..64 KiB). */
-const MAX_BLOCK_SIZE = 1 << 20;
-
-/**
- * Parses data the target returned: data too short or out of range for its format is the target's fault,
- * reported as a typed IscsiProtocolError (ERR_TARGET_DATA), not as the parser's RangeError.
- */
-function targetData<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    throw new IscsiProtocolError('ERR_TARGET_DATA', `the target returned malformed data: ${e.message}`, { rule: 'SPC-4/SBC-3 parameter data', action: 'reject', cause: e });
-  }
-}
-
-function checkRange(lba: number, blocks: number): void {
-  if (!Number.isSafeInteger(lba) || lba < 0) throw new RangeError(`LBA ${lba} is not a non-negative integer`);
-  if (!Number.isInteger(blocks) || blocks < 1 || blocks > 0xffffffff) throw new RangeError(`block count ${blocks} must be an integer from 1 to 2^32-1`);
 }

@@ -20,6 +20,7 @@ export type KeepaliveAction = 'ping' | 'dead' | undefined;
 
 /** Decides, on each timer tick, whether to ping or to declare the connection dead. */
 export class Keepalive {
+  /** The options it was made with. */
   readonly options: KeepaliveOptions;
   #lastHeard = 0;
   /** Send time of the outstanding ping, or -1. */
@@ -42,10 +43,12 @@ export class Keepalive {
     this.#lastHeard = now;
   }
 
+  /** When a PDU last arrived. */
   get lastHeard(): number {
     return this.#lastHeard;
   }
 
+  /** True while a ping waits for its NOP-In. */
   get pingOutstanding(): boolean {
     return this.#pingSentAt >= 0;
   }

@@ -9,6 +9,7 @@ import { AsyncMutex } from '../../util/mutex.js';
 
 /** Lock ranks: frwd before back; the R2T guards (ranks 10, 11) are leaves under either. */
 export const FRWD_RANK = 1;
+/** See {@link FRWD_RANK}. */
 export const BACK_RANK = 2;
 
 /** `split`: frwdLock and backLock. `one`: a single session lock, for comparison. */
@@ -32,7 +33,9 @@ export interface LockStats {
  */
 export class SessionLocks {
   readonly mode: LockMode;
+  /** frwdLock: the submit path's. */
   readonly frwd: AsyncMutex;
+  /** backLock: the response path's (the same mutex as frwd in `one` mode). */
   readonly back: AsyncMutex;
   readonly #onError: (e: unknown) => void;
 
@@ -69,6 +72,7 @@ export class SessionLocks {
     if (!this.back.tryRunSync(fn)) throw new Error('backLock is held across an await while frwdLock waits for it');
   }
 
+  /** The counters of each distinct lock. */
   stats(): LockStats[] {
     const s = (m: AsyncMutex): LockStats => ({
       name: m.name,

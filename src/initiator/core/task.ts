@@ -75,6 +75,7 @@ export class TaskHandle {
 
 /** A command slot. Fields are grouped by the path that writes them. */
 export class Task {
+  /** Index in the pool, kept in the low bits of every ITT the slot gives out. */
   readonly slot: number;
   itt = 0;
   state: TaskState = 'free';
@@ -119,6 +120,7 @@ export class Task {
 
 /** The preallocated task pool. `take` belongs to the forward path, `put` to the backward path. */
 export class TaskPool {
+  /** Every slot, free or not, by slot number. */
   readonly tasks: readonly Task[];
   readonly #free: Task[];
   #generation = 0;
@@ -134,10 +136,12 @@ export class TaskPool {
     this.#free = [...tasks].reverse();
   }
 
+  /** Slots in all. */
   get size(): number {
     return this.tasks.length;
   }
 
+  /** Slots in the pool now. */
   get free(): number {
     return this.#free.length;
   }

@@ -54,6 +54,7 @@ export class TmfTracker {
     this.#tags = tags;
   }
 
+  /** Requests outstanding. */
   get size(): number {
     return this.#pending.size;
   }
