@@ -10,6 +10,7 @@ import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion, type Lo
 import { parseTargetAddress } from './core/text.js';
 import type { TagSource } from './core/tmf.js';
 import type { ChapOptions, ResolvedSession } from './options.js';
+import { sessionClosedError } from './errors.js';
 import { Transport } from './transport.js';
 
 /** The CHAP part of a login from the user's CHAP options, offering `algorithms` when given. */
@@ -37,10 +38,6 @@ export interface LoginContext {
   establishing(tr: Transport | null): void;
 }
 
-function closedError(): ConnectionError {
-  return new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
-}
-
 /**
  * Connects to the session's portal and logs in a Normal session with its ISID and TSIH 0, following
  * redirections; resolves with the logged-in connection (digests and data segment limit not applied yet).
@@ -54,7 +51,7 @@ export async function logIn(r: ResolvedSession, c: LoginContext): Promise<{ tran
     c.establishing(tr);
     let ex: LoginExchange | undefined;
     try {
-      if (c.closing()) throw closedError();
+      if (c.closing()) throw sessionClosedError();
       ex = exchange(r, c);
       outcome = await runLogin(tr, ex, r.loginTimeout);
     } catch (e) {
@@ -82,7 +79,7 @@ export async function logIn(r: ResolvedSession, c: LoginContext): Promise<{ tran
     }
     if (c.closing()) {
       tr.destroy();
-      throw closedError();
+      throw sessionClosedError();
     }
     return { transport: tr, outcome };
   }

@@ -1,7 +1,7 @@
 // Errors only the initiator raises. The shared ones (ScsiError, TimeoutError, AbortError, ConnectionError,
 // LoginError, IscsiProtocolError) live in src/errors.ts; these add what a command's caller must tell apart.
 
-import { TsiscsiError } from '../errors.js';
+import { ConnectionError, TsiscsiError } from '../errors.js';
 import { REJECT_REASON_NAMES, TMF_FUNCTION_NAMES, TMF_RESPONSE_NAMES } from '../pdu/constants.js';
 
 /** The target answered a command with iSCSI Response "Target Failure" (RFC 7143 §11.4.3): no SCSI status. */
@@ -71,6 +71,11 @@ export class ResidualError extends TsiscsiError {
     this.residualCount = init.residualCount;
     this.data = init.data;
   }
+}
+
+/** What a command or a login gets once the session is closed (ERR_SESSION_CLOSED). */
+export function sessionClosedError(): ConnectionError {
+  return new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
 }
 
 /** A malformed iSCSI URL (libiscsi's form: iscsi://[user[%secret]@]host[:port]/target-iqn/lun). */

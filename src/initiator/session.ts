@@ -22,7 +22,7 @@ import { InitiatorCore, type CommandRequest } from './core/initiator-core.js';
 import type { CommandResult } from './core/result.js';
 import type { TaskHandle } from './core/task.js';
 import { TagSource } from './core/tmf.js';
-import { ResidualError, TaskManagementError, UrlError, tmfResponseName } from './errors.js';
+import { ResidualError, TaskManagementError, UrlError, sessionClosedError, tmfResponseName } from './errors.js';
 import { SESSION_EVENT_TYPES, type SessionEvent } from './events.js';
 import {
   resolveSession,
@@ -429,7 +429,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
         }
         await tr.end(CLOSE_END_MS);
       }
-      this.#shutdown(new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed'));
+      this.#shutdown(sessionClosedError());
     })();
     return this.#closing;
   }

@@ -15,7 +15,7 @@ import { R2TTable } from '../../r2t/table.js';
 import { opcodeName } from '../../scsi/constants.js';
 import type { TimerHandle } from '../../util/clock.js';
 import type { NegotiatedParams } from '../../login/negotiation.js';
-import { TaskManagementError } from '../errors.js';
+import { TaskManagementError, sessionClosedError } from '../errors.js';
 import { burstLimits, type BurstLimits } from './data-out.js';
 import { cancel, enqueue, pump, sendPing, sendTmf } from './forward.js';
 import type { SessionLocks } from './locks.js';
@@ -62,13 +62,10 @@ export interface CommandRequest {
   handle?: TaskHandle;
 }
 
+/** R2T descriptors a connection's table holds at most (queue depth × MaxOutstandingR2T, capped). */
 const R2T_CAPACITY_MAX = 1 << 16;
-/** SPC-4 §4.2.5: the longest CDB, a variable-length one. */
+/** The longest CDB: a variable-length one (SPC-4), 8 bytes plus an ADDITIONAL CDB LENGTH of at most 252. */
 const MAX_SCSI_CDB = 260;
-
-function closedError(): ConnectionError {
-  return new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
-}
 
 /**
  * The initiator's session state machine, socket-free: {@link submit} commands, {@link receive} target
@@ -151,7 +148,7 @@ export class InitiatorCore {
   /** Runs a command; resolves with its result (GOOD or CONDITION MET), rejects with a typed error. */
   submit(req: CommandRequest): Promise<CommandResult> {
     const s = this.#s;
-    if (s.closed) return Promise.reject(closedError());
+    if (s.closed) return Promise.reject(sessionClosedError());
     if (s.failure !== null) return Promise.reject(s.failure);
     const readLength = req.readLength ?? 0;
     const dataOut = req.dataOut ?? null;
@@ -272,7 +269,7 @@ export class InitiatorCore {
   }
 
   /** Stops the timer and fails everything still pending. Idempotent. */
-  close(err: Error = closedError()): void {
+  close(err: Error = sessionClosedError()): void {
     const s = this.#s;
     if (s.closed) return;
     if (s.link !== null) this.detach(err);
