@@ -2,8 +2,8 @@
 // load with IOPS, MB/s, latency percentiles and CPU time per I/O.
 
 import type { CommandModule } from 'yargs';
-import { BENCH_PATTERNS, parseSize, runBench, type BenchPattern, type BenchResult } from '../../src/initiator/bench.js';
-import { formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
+import { BENCH_PATTERNS, parseSize, runBench, type BenchPattern, type BenchResult } from '../../src/initiator/index.js';
+import { formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
 
 interface BenchArgs extends ConnectionArgs {
   url: string;

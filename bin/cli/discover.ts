@@ -1,8 +1,8 @@
 // `tsiscsi discover HOST[:PORT]`: the targets a portal offers (SendTargets=All, RFC 7143 Appendix C).
 
 import type { CommandModule } from 'yargs';
-import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { discover } from '../../src/initiator/discover.js';
+import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { discover } from '../../src/initiator/index.js';
 
 interface DiscoverArgs extends ConnectionArgs {
   portal: string;

@@ -1,9 +1,9 @@
 // `tsiscsi inquiry URL`: the standard INQUIRY data of a LUN (SPC-4 §6.6), and its unit serial number.
 
 import type { CommandModule } from 'yargs';
-import { deviceTypeName, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { Session } from '../../src/initiator/session.js';
-import { parseVpdSerialNumber, parseVpdSupportedPages } from '../../src/scsi/cdb.js';
+import { deviceTypeName, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { Session } from '../../src/initiator/index.js';
+import { parseVpdSerialNumber, parseVpdSupportedPages } from '../../src/scsi/index.js';
 
 interface InquiryArgs extends ConnectionArgs {
   url: string;

@@ -1,11 +1,9 @@
 // `tsiscsi ls URL`: the targets of a portal (or one target) with their LUNs, types and sizes.
 
 import type { CommandModule } from 'yargs';
-import { deviceTypeName, formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { discover } from '../../src/initiator/discover.js';
-import { Session } from '../../src/initiator/session.js';
-import { formatIscsiUrl } from '../../src/initiator/url.js';
-import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, parseInquiry, parseReadCapacity10, parseReadCapacity16 } from '../../src/scsi/cdb.js';
+import { deviceTypeName, formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { Session, discover, formatIscsiUrl } from '../../src/initiator/index.js';
+import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, parseInquiry, parseReadCapacity10, parseReadCapacity16 } from '../../src/scsi/index.js';
 
 interface LsArgs extends ConnectionArgs {
   url: string;

@@ -4,8 +4,8 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
-import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { Session } from '../../src/initiator/session.js';
+import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { Session } from '../../src/initiator/index.js';
 
 interface ReadArgs extends ConnectionArgs {
   url: string;

@@ -1,8 +1,8 @@
 // `tsiscsi readcap URL`: the size of a LUN (READ CAPACITY(16), or (10) where that is all there is).
 
 import type { CommandModule } from 'yargs';
-import { formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { Session } from '../../src/initiator/session.js';
+import { formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { Session } from '../../src/initiator/index.js';
 
 interface ReadcapArgs extends ConnectionArgs {
   url: string;

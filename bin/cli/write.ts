@@ -2,8 +2,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
-import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from '../../src/initiator/cli-support.js';
-import { Session } from '../../src/initiator/session.js';
+import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { Session } from '../../src/initiator/index.js';
 
 interface WriteArgs extends ConnectionArgs {
   url: string;

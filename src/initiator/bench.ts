@@ -3,15 +3,18 @@
 // histogram (no allocation per I/O); CPU time per I/O comes from process.cpuUsage().
 
 import { ConnectionError, LoginError } from '../errors.js';
-import { Session, type SessionOptions } from './session.js';
+import type { SessionOptions } from './options.js';
+import { Session } from './session.js';
 import type { LockStats } from './core/locks.js';
 export { parseSize } from '../util/size.js';
 
 /** The access patterns (fio's names). */
 export type BenchPattern = 'randread' | 'randwrite' | 'read' | 'write' | 'randrw';
 
+/** Every {@link BenchPattern}, for option parsing. */
 export const BENCH_PATTERNS: readonly BenchPattern[] = ['randread', 'randwrite', 'read', 'write', 'randrw'];
 
+/** What {@link runBench} measures, and how. */
 export interface BenchOptions {
   url: string;
   rw: BenchPattern;
@@ -38,6 +41,7 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
+/** A progress report, about once a second. */
 export interface BenchProgress {
   elapsed: number;
   ios: number;
@@ -47,6 +51,7 @@ export interface BenchProgress {
   errors: number;
 }
 
+/** What {@link runBench} measured. */
 export interface BenchResult {
   rw: BenchPattern;
   bs: number;

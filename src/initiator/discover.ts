@@ -2,12 +2,13 @@
 // targets behind a portal with their addresses, then logs out.
 
 import { ConnectionError, IscsiProtocolError } from '../errors.js';
-import { LogoutReason, Opcode } from '../pdu/constants.js';
+import { LogoutReason, Opcode, RESERVED_TAG } from '../pdu/constants.js';
 import type { ChapSecret } from '../login/chap.js';
+import { chapLogin } from './connect.js';
 import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion } from './core/login.js';
 import { TagSource } from './core/tmf.js';
 import { TextExchange, parseSendTargets, type DiscoveredTarget } from './core/text.js';
-import { defaultInitiatorName, randomIsid, type ChapOptions } from './session.js';
+import { SESSION_DEFAULTS, defaultInitiatorName, randomIsid, type ChapOptions } from './options.js';
 import { Transport } from './transport.js';
 import { parseIscsiUrl, type IscsiUrl } from './url.js';
 
@@ -38,22 +39,14 @@ export async function discover(portal: string, options: DiscoverOptions = {}): P
   const chap = options.chap ?? (u.user !== undefined && u.secret !== undefined ? { user: u.user, secret: u.secret as ChapSecret, ...(u.targetSecret !== undefined && { targetSecret: u.targetSecret }) } : undefined);
   let algorithms = chap?.algorithms;
   for (let attempt = 0; ; attempt++) {
-    const tr = await Transport.connect(u.host, u.port, { connectTimeout: Math.min(timeout, 10000), signal: options.signal, maxRecvDataSegmentLength: 262144 });
+    const tr = await Transport.connect(u.host, u.port, { connectTimeout: Math.min(timeout, SESSION_DEFAULTS.connectTimeout), signal: options.signal, maxRecvDataSegmentLength: SESSION_DEFAULTS.maxRecvDataSegmentLength });
     let login: LoginExchange | undefined;
     const tags = new TagSource();
     try {
       login = new LoginExchange({
         initiatorName: options.initiatorName ?? defaultInitiatorName(),
         sessionType: 'Discovery',
-        ...(chap !== undefined && {
-          chap: {
-            name: chap.user,
-            secret: chap.secret,
-            ...(algorithms !== undefined && { algorithms }),
-            ...(chap.allowShortSecrets === true && { allowShortSecrets: true }),
-            ...(chap.targetSecret !== undefined && { mutual: { secret: chap.targetSecret, ...(chap.targetUser !== undefined && { name: chap.targetUser }) } }),
-          },
-        }),
+        ...(chap !== undefined && { chap: chapLogin(chap, algorithms) }),
         isid: randomIsid(),
         tsih: 0,
         cmdSN: 1,
@@ -112,7 +105,8 @@ async function discoverOn(tr: Transport, login: LoginExchange, tags: TagSource, 
     for (;;) {
       const pdu = await tr.receive(left(), 'Text Response');
       if (pdu.opcode === Opcode.NopIn) {
-        if (pdu.ttt !== 0xffffffff) tr.send({ opcode: Opcode.NopOut, immediate: true, lun: pdu.lun, itt: 0xffffffff, ttt: pdu.ttt, cmdSN, expStatSN, data: Buffer.alloc(0) });
+        // RFC 7143 §11.18: a target's ping is answered with its TTT, ITT reserved.
+        if (pdu.ttt !== RESERVED_TAG) tr.send({ opcode: Opcode.NopOut, immediate: true, lun: pdu.lun, itt: RESERVED_TAG, ttt: pdu.ttt, cmdSN, expStatSN, data: Buffer.alloc(0) });
         continue;
       }
       if (pdu.opcode === Opcode.AsyncMessage) continue;

@@ -1,11 +1,12 @@
 // Errors only the initiator raises. The shared ones (ScsiError, TimeoutError, AbortError, ConnectionError,
 // LoginError, IscsiProtocolError) live in src/errors.ts; these add what a command's caller must tell apart.
 
-import { TsiscsiError } from '../errors.js';
+import { ConnectionError, TsiscsiError } from '../errors.js';
 import { REJECT_REASON_NAMES, TMF_FUNCTION_NAMES, TMF_RESPONSE_NAMES } from '../pdu/constants.js';
 
 /** The target answered a command with iSCSI Response "Target Failure" (RFC 7143 §11.4.3): no SCSI status. */
 export class TargetFailureError extends TsiscsiError {
+  /** The iSCSI Response code (RFC 7143 §11.4.3). */
   readonly response: number;
   constructor(response: number) {
     super('ERR_TARGET_FAILURE', `the target answered iSCSI response 0x${response.toString(16).padStart(2, '0')} (target failure, RFC 7143 §11.4.3): the command did not complete`);
@@ -16,6 +17,7 @@ export class TargetFailureError extends TsiscsiError {
 
 /** The target refused a PDU with a Reject (RFC 7143 §11.17): the command it carried is ended. */
 export class CommandRejectedError extends TsiscsiError {
+  /** The Reject reason code (RFC 7143 §11.17.1) and its name. */
   readonly reason: number;
   readonly reasonName: string;
   constructor(reason: number) {
@@ -27,15 +29,18 @@ export class CommandRejectedError extends TsiscsiError {
   }
 }
 
+/** The name RFC 7143 §11.6.1 gives a TMF response ("Function complete", ...), or `response N`. */
+export function tmfResponseName(response: number): string {
+  return TMF_RESPONSE_NAMES[response] ?? `response ${response}`;
+}
+
 /** A task management function was answered with something other than "Function complete" (RFC 7143 §11.6.1). */
 export class TaskManagementError extends TsiscsiError {
+  /** The function asked for and the response code it got (RFC 7143 §11.5.1, §11.6.1). */
   readonly function: number;
   readonly response: number;
   constructor(fn: number, response: number) {
-    super(
-      'ERR_TMF',
-      `${TMF_FUNCTION_NAMES[fn] ?? `TMF ${fn}`} answered "${TMF_RESPONSE_NAMES[response] ?? `response ${response}`}" (RFC 7143 §11.6.1)`,
-    );
+    super('ERR_TMF', `${TMF_FUNCTION_NAMES[fn] ?? `TMF ${fn}`} answered "${tmfResponseName(response)}" (RFC 7143 §11.6.1)`);
     this.name = 'TaskManagementError';
     this.function = fn;
     this.response = response;
@@ -47,9 +52,11 @@ export class TaskManagementError extends TsiscsiError {
  * (RFC 7143 §11.4.5.1 residuals). `data` holds what was read.
  */
 export class ResidualError extends TsiscsiError {
+  /** The O and U bits of the response and the residual count they qualify. */
   readonly overflow: boolean;
   readonly underflow: boolean;
   readonly residualCount: number;
+  /** What was read. */
   readonly data: Buffer;
   constructor(init: { overflow: boolean; underflow: boolean; residualCount: number; data: Buffer; expected: number }) {
     super(
@@ -64,6 +71,11 @@ export class ResidualError extends TsiscsiError {
     this.residualCount = init.residualCount;
     this.data = init.data;
   }
+}
+
+/** What a command or a login gets once the session is closed (ERR_SESSION_CLOSED). */
+export function sessionClosedError(): ConnectionError {
+  return new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
 }
 
 /** A malformed iSCSI URL (libiscsi's form: iscsi://[user[%secret]@]host[:port]/target-iqn/lun). */

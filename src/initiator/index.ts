@@ -1,8 +1,10 @@
 // The initiator's public surface: Session (connect, read, write, inquiry, readCapacity, execute, close),
-// discover(), the bench engine, URL parsing, and the socket-free session state for those who drive it.
+// discover(), the bench engine, URL parsing, the errors a caller tells apart, and the socket-free core
+// (InitiatorCore, LoginExchange, TextExchange, ReconnectPolicy) for those who drive it themselves.
 
+export { Session } from './session.js';
 export {
-  Session,
+  SESSION_DEFAULTS,
   defaultInitiatorName,
   randomIsid,
   type Capacity,
@@ -16,12 +18,14 @@ export {
   type SessionOptions,
   type SessionStats,
   type WriteOptions,
-} from './session.js';
+} from './options.js';
 export { discover, type DiscoverOptions, type DiscoveredTarget } from './discover.js';
 export { parseIscsiUrl, formatIscsiUrl, redact as redactIscsiUrl, type IscsiUrl, type DigestPreference } from './url.js';
 export { CommandRejectedError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
-export { runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';
-export type { CommandResult } from './core/data-in.js';
+// Thrown by Session.connect and discover for CHAP options they refuse (a secret too short, RFC 7143 §12.1.3).
+export { ChapConfigError } from '../login/chap.js';
+export { BENCH_PATTERNS, runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';
+export type { CommandResult } from './core/result.js';
 export { SESSION_EVENT_TYPES, type SessionEvent, type SessionEventType } from './events.js';
 export type { EventIterator } from '../util/event-channel.js';
 export { TaskHandle } from './core/task.js';
@@ -29,5 +33,5 @@ export type { LockMode, LockStats } from './core/locks.js';
 export { InitiatorCore, type CoreLink, type CoreOptions, type CommandRequest, type LinkState, type CoreStats } from './core/initiator-core.js';
 export { LoginExchange, loginStatusError, type LoginExchangeOptions, type LoginOutcome, type LoginStep } from './core/login.js';
 export { TextExchange, parseSendTargets, parseTargetAddress } from './core/text.js';
-export { ReconnectPolicy, type ReconnectOptions } from './core/recovery.js';
+export { ReconnectPolicy, type ReconnectOptions } from './recovery.js';
 export { Transport } from './transport.js';

@@ -1,237 +1,52 @@
-// The initiator's public face: `Session.connect(url)` logs in to one LUN of a target, then read, write,
-// inquiry, readCapacity and execute run SCSI commands over it. Under it: the socket-free InitiatorCore
-// (forward/back state, seed 001), a Transport per TCP connection, and ErrorRecoveryLevel 0 recovery
-// (reconnect with the same ISID, re-issue what was outstanding) when the connection drops.
+// The initiator's public face, the shell around the socket: `Session.connect(url)` logs in to one LUN of
+// a target, then read, write, inquiry, readCapacity, execute and the task management functions run over
+// it. Under it: the socket-free InitiatorCore (core/), a Transport per TCP connection (logged in by
+// connect.ts), and ErrorRecoveryLevel 0 recovery (recovery.ts), which drives this shell through
+// RecoveryShell. Its options and answer types are options.ts; the CDBs of its block commands commands.ts.
 
 import { AsyncResource } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { ConnectionError, IscsiProtocolError, LoginError, TsiscsiError } from '../errors.js';
-import { Opcode, TMF_RESPONSE_NAMES, TmfFunction, TmfResponse } from '../pdu/constants.js';
+import { ConnectionError, TsiscsiError } from '../errors.js';
+import { TmfFunction, TmfResponse } from '../pdu/constants.js';
 import { lunToField } from '../pdu/lun.js';
 import type { TargetPdu } from '../pdu/types.js';
-import {
-  cdbInquiry,
-  cdbRead10,
-  cdbRead16,
-  cdbReadCapacity10,
-  cdbReadCapacity16,
-  cdbReportLuns,
-  cdbSynchronizeCache10,
-  cdbTestUnitReady,
-  cdbWrite10,
-  cdbWrite16,
-  parseInquiry,
-  parseReadCapacity10,
-  parseReadCapacity16,
-  parseReportLuns,
-  type StandardInquiry,
-} from '../scsi/cdb.js';
+import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, cdbReportLuns, cdbSynchronizeCache10, cdbTestUnitReady, parseInquiry, parseReportLuns, type StandardInquiry } from '../scsi/cdb.js';
 import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
-import type { ChapAlgorithmId, ChapSecret } from '../login/chap.js';
-import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
-import type { DigestName } from '../login/keys.js';
-import type { NegotiatedParams, NegotiationPolicy } from '../login/policy.js';
-import { ResidualError, TaskManagementError, UrlError } from './errors.js';
-import { InitiatorCore, type CommandRequest, type CoreStats } from './core/initiator-core.js';
-import type { CommandResult } from './core/data-in.js';
+import type { NegotiatedParams } from '../login/policy.js';
 import { CheckedEventEmitter } from '../util/checked-emitter.js';
+import { realClock, type Clock } from '../util/clock.js';
 import { EventChannel, type EventIterator } from '../util/event-channel.js';
-import { SESSION_EVENT_TYPES, type SessionEvent } from './events.js';
-import type { LockMode } from './core/locks.js';
-import { CHAP_ALGORITHMS_WITHOUT_7, LoginExchange, mayBeChapA7Confusion, type LoginOutcome, type LoginRedirect } from './core/login.js';
-import { ReconnectPolicy } from './core/recovery.js';
+import { blockIoCdb, capacityFrom10, capacityFrom16, checkRange, targetData } from './commands.js';
+import { logIn } from './connect.js';
+import { InitiatorCore, type CommandRequest } from './core/initiator-core.js';
+import type { CommandResult } from './core/result.js';
 import type { TaskHandle } from './core/task.js';
 import { TagSource } from './core/tmf.js';
-import { parseTargetAddress } from './core/text.js';
-import { Transport } from './transport.js';
-import { parseIscsiUrl, redact, type DigestPreference, type IscsiUrl } from './url.js';
+import { ResidualError, TaskManagementError, UrlError, sessionClosedError, tmfResponseName } from './errors.js';
+import { SESSION_EVENT_TYPES, type SessionEvent } from './events.js';
+import {
+  resolveSession,
+  type Capacity,
+  type CommandOptions,
+  type ExecuteOptions,
+  type PendingAsyncEvent,
+  type ReadOptions,
+  type ResolvedSession,
+  type SessionOptions,
+  type SessionStats,
+  type TaskManagementAnswer,
+  type TaskManagementOptions,
+  type WriteOptions,
+} from './options.js';
+import { SessionRecovery, type RecoveryShell } from './recovery.js';
+import type { Transport } from './transport.js';
+import { parseIscsiUrl, redact, type IscsiUrl } from './url.js';
 
-/** CHAP credentials of the initiator, and of the target for mutual CHAP (RFC 7143 §12.1.3). */
-export interface ChapOptions {
-  user: string;
-  secret: ChapSecret;
-  /** Mutual CHAP: the target's secret, and the name it must answer with (checked when given). */
-  targetUser?: string;
-  targetSecret?: ChapSecret;
-  /** Accept secrets under 96 bits (RFC 7143 §12.1.3 allows them only on IPsec-protected links). */
-  allowShortSecrets?: boolean;
-  algorithms?: readonly ChapAlgorithmId[];
-}
-
-/** Options of {@link Session.connect}. Every field is optional. */
-export interface SessionOptions {
-  /** Our iSCSI name; default `iqn.2026-01.dev.tsiscsi:<hostname>`. */
-  initiatorName?: string;
-  initiatorAlias?: string;
-  /** ISID, 12 hex digits; default random (RFC 7143 §11.12.5 type 10b). Kept across reconnections. */
-  isid?: string;
-  /** CHAP credentials; the URL's user%secret fills them too. */
-  chap?: ChapOptions;
-  /** Digests to offer, first preferred; default 'none-crc32c' (either, none preferred). */
-  headerDigest?: DigestPreference;
-  dataDigest?: DigestPreference;
-  /** Commands outstanding at once (the task pool). Default 128. */
-  queueDepth?: number;
-  /** Default command timeout in ms; 0 for none. Default 30000. */
-  timeout?: number;
-  /** TCP connect timeout. Default 10000 ms. */
-  connectTimeout?: number;
-  /** Whole-login timeout. Default 15000 ms. */
-  loginTimeout?: number;
-  /** Time to get a connection back before pending commands fail (ERL 0 recovery). Default 30000 ms. */
-  replacementTimeout?: number;
-  /** Quiet time before a NOP-Out ping. Default 5000 ms; 0: ping only when commands are outstanding. */
-  noopInterval?: number;
-  /** Time a ping may go unanswered (with nothing else received) before the connection is dead. Default 10000 ms. */
-  noopTimeout?: number;
-  /** Time an ABORT TASK or LUN RESET may take before escalating. Default 10000 ms. */
-  tmfTimeout?: number;
-  /** Reconnection backoff: first delay, cap, and how long a connection must live to reset it. */
-  reconnect?: { minDelay?: number; maxDelay?: number; stableAfter?: number };
-  /** `split` (frwdLock + backLock, default) or `one` (a single session lock, for comparison). */
-  lockMode?: LockMode;
-  /** Times a command is sent again after a UNIT ATTENTION. Default 3. */
-  unitAttentionRetries?: number;
-  /** Operational keys to propose instead of the defaults. */
-  policy?: Partial<NegotiationPolicy>;
-  /** The LU's block size, when known (skips a READ CAPACITY before the first read or write). */
-  blockSize?: number;
-  /** Redirections (login status class 1) followed at most. Default 3. */
-  maxRedirects?: number;
-  /** Cancels the connection attempt. */
-  signal?: AbortSignal;
-  clock?: Clock;
-  logger?: Logger;
-  /** The session's first CmdSN (tests). */
-  initialCmdSN?: number;
-}
-
-/** Options of one command. */
-export interface CommandOptions {
-  signal?: AbortSignal;
-  /** Milliseconds; 0 for none. Default: the session's `timeout`. */
-  timeout?: number;
-  /** Names the command for {@link Session.abortTask} and {@link Session.queryTask}. */
-  handle?: TaskHandle;
-}
-
-/** Options of a task management call. */
-export interface TaskManagementOptions {
-  /** The LUN it is about (default: the session's). */
-  lun?: number;
-  /** Milliseconds the target has to answer (default: the session's `tmfTimeout`); unanswered, the connection is recovered. */
-  timeout?: number;
-}
-
-/** The target's answer to a task management function (RFC 7143 §11.6.1, RFC 7144). */
-export interface TaskManagementAnswer {
-  response: number;
-  /** The response as RFC 7143 names it ("Function complete", "Task does not exist", ...). */
-  responseName: string;
-  /** RFC 7144 §4.2 (QUERY ASYNCHRONOUS EVENT): UADE DEPTH, SENSE KEY, ASC and ASCQ. */
-  additionalResponseInformation: number;
-}
-
-/** A unit attention (or deferred error) pending for this I_T nexus, as QUERY ASYNCHRONOUS EVENT reports it. */
-export interface PendingAsyncEvent {
-  senseKey: number;
-  asc: number;
-  ascq: number;
-  ascName: string;
-  /** How many conditions are pending (UADE DEPTH): one, more than one, or not said. */
-  depth: 'one' | 'several' | 'unknown';
-}
-
-/** Options of {@link Session.read}. */
-export interface ReadOptions extends CommandOptions {
-  /** Read into this buffer (at least blocks × blockSize bytes) instead of a new one. */
-  into?: Buffer;
-  fua?: boolean;
-}
-
-/** Options of {@link Session.write}. */
-export interface WriteOptions extends CommandOptions {
-  /** Force Unit Access: written to the medium before the command completes. */
-  fua?: boolean;
-}
-
-/** Options of {@link Session.execute}: at most one of dataIn and dataOut. */
-export interface ExecuteOptions extends CommandOptions {
-  /** Bytes to read (a length, or the buffer to read into). */
-  dataIn?: number | Buffer;
-  /** Bytes to send. */
-  dataOut?: Buffer;
-  /** Task attribute (RFC 7143 §11.3.1.1): 0 untagged, 1 simple (default), 2 ordered, 3 head of queue. */
-  attr?: number;
-  /** Send to another LUN of the same target (default: the session's). */
-  lun?: number;
-}
-
-/** The size of the LU (READ CAPACITY). */
-export interface Capacity {
-  blocks: number;
-  blockSize: number;
-  lastLba: number;
-  bytes: number;
-  /** Thin provisioning enabled (READ CAPACITY(16) LBPME); undefined after READ CAPACITY(10). */
-  thinProvisioning: boolean | undefined;
-  /** Logical blocks per physical block, as a power of two (READ CAPACITY(16)). */
-  logicalPerPhysicalExponent: number;
-}
-
-/** Counters of a session. */
-export interface SessionStats extends CoreStats {
-  reconnects: number;
-  connected: boolean;
-  pdusOut: number;
-  flushes: number;
-}
-
-const DEFAULT_INITIATOR_PREFIX = 'iqn.2026-01.dev.tsiscsi';
-
-/** The default initiator name: `iqn.2026-01.dev.tsiscsi:<hostname>`. */
-export function defaultInitiatorName(): string {
-  const h = hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'host';
-  return `${DEFAULT_INITIATOR_PREFIX}:${h}`;
-}
-
-/** A random ISID (RFC 7143 §11.12.5: T = 10b random, A reserved 0, B and C random, D a qualifier). */
-export function randomIsid(): string {
-  const b = randomBytes(6);
-  b[0] = 0x80;
-  return b.toString('hex');
-}
-
-function digestList(p: DigestPreference | undefined): DigestName[] {
-  switch (p ?? 'none-crc32c') {
-    case 'none':
-      return ['None'];
-    case 'crc32c':
-      return ['CRC32C'];
-    case 'crc32c-none':
-      return ['CRC32C', 'None'];
-    default:
-      return ['None', 'CRC32C'];
-  }
-}
-
-/** What Session.connect needs after the URL and options are merged. */
-interface Resolved {
-  url: IscsiUrl;
-  target: string;
-  lun: number;
-  initiatorName: string;
-  isid: string;
-  chap: ChapOptions | undefined;
-  policy: Partial<NegotiationPolicy>;
-  connectTimeout: number;
-  loginTimeout: number;
-  timeout: number;
-  maxRedirects: number;
-  maxRecv: number;
-}
+/** The core's timer resolution (command deadlines, TMF, keepalive), ms. */
+const CORE_TICK_MS = 100;
+/** close(): time the target has to answer the Logout Request, then to close its end of the connection, ms. */
+const CLOSE_LOGOUT_MS = 2000;
+const CLOSE_END_MS = 500;
 
 /**
  * A logged-in session to one LUN. Events (unit attentions, Async Messages, connection changes) come as
@@ -249,15 +64,15 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   readonly lun: number;
   /** Where the session logs in (redirections are followed per connection). */
   readonly host: string;
+  /** TCP port of {@link host}. */
   readonly port: number;
-  readonly #r: Resolved;
-  readonly #o: SessionOptions;
+  readonly #r: ResolvedSession;
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
   readonly #core: InitiatorCore;
+  readonly #recovery: SessionRecovery;
   readonly #lunField: bigint;
   readonly #events: EventChannel<SessionEvent>;
-  readonly #policy: ReconnectPolicy;
   readonly #tags = new TagSource();
   /**
    * The async context of the constructor, outside every session lock. Work deferred from inside a
@@ -275,20 +90,11 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   #blockSize: number | undefined;
   #capacity: Capacity | undefined;
   #geometry: Promise<number> | undefined;
-  #recovering = false;
-  #sessionLost = false;
   #closing: Promise<void> | null = null;
-  #sleep: { timer: TimerHandle; wake: () => void } | null = null;
-  #holdOpen: NodeJS.Timeout | null = null;
-  #policyTimer: TimerHandle | null = null;
-  #logoutInProgress = false;
-  #reconnects = 0;
-  #lastCompleted = 0;
 
-  private constructor(r: Resolved, o: SessionOptions) {
+  private constructor(r: ResolvedSession, o: SessionOptions) {
     super(SESSION_EVENT_TYPES);
     this.#r = r;
-    this.#o = o;
     this.target = r.target;
     this.lun = r.lun;
     this.host = r.url.host;
@@ -299,26 +105,18 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     this.#blockSize = o.blockSize;
     this.#nextCmdSN = o.initialCmdSN ?? 1;
     this.#events = new EventChannel<SessionEvent>((e) => this.#deliver(e));
-    const rc = o.reconnect ?? {};
-    this.#policy = new ReconnectPolicy({
-      minDelay: rc.minDelay ?? 100,
-      maxDelay: rc.maxDelay ?? 5000,
-      stableAfter: rc.stableAfter ?? 2000,
-      replacementTimeout: o.replacementTimeout ?? 30000,
-      random: Math.random,
-    });
     this.#core = new InitiatorCore({
-      queueDepth: o.queueDepth ?? 128,
-      lockMode: o.lockMode ?? 'split',
+      queueDepth: r.queueDepth,
+      lockMode: r.lockMode,
       clock: this.#clock,
-      tickMs: 100,
-      keepalive: { interval: o.noopInterval ?? 5000, timeout: o.noopTimeout ?? 10000, windowStall: 1000 },
-      tmfTimeout: o.tmfTimeout ?? 10000,
-      unitAttentionRetries: o.unitAttentionRetries ?? 3,
-      onLinkFailure: (err) => this.#linkFailed(this.#transport, err),
+      tickMs: CORE_TICK_MS,
+      keepalive: r.keepalive,
+      tmfTimeout: r.tmfTimeout,
+      unitAttentionRetries: r.unitAttentionRetries,
+      onLinkFailure: (err) => this.#recovery.connectionFailed(this.#transport, err),
       onEvent: (e) => this.#onCoreEvent(e),
     });
-    this.#policyTimer = this.#clock.setTimeout(this.#policyTick, 250);
+    this.#recovery = new SessionRecovery(this.#core, this.#shell(), { ...r.reconnect, clock: this.#clock, peer: `${this.host}:${this.port}`, logger: o.logger });
   }
 
   /**
@@ -331,7 +129,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     if (u.target === undefined || u.lun === undefined) {
       throw new UrlError(`${typeof url === 'string' ? redact(url) : 'the URL'} names no target and LUN: expected iscsi://host[:port]/target-iqn/lun`);
     }
-    const r = resolve(u, options);
+    const r = resolveSession(u, options);
     const s = new Session(r, options);
     try {
       await s.#establish(options.signal);
@@ -354,8 +152,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     const bs = this.#blockSize ?? (await this.#ensureBlockSize());
     checkRange(lba, blocks);
     const length = blocks * bs;
-    const rw = { fua: options.fua === true };
-    const cdb = lba + blocks <= 0x100000000 && blocks <= 0xffff ? cdbRead10(lba, blocks, rw) : cdbRead16(lba, blocks, rw);
+    const cdb = blockIoCdb(false, lba, blocks, options.fua === true);
     const req: CommandRequest = { lun: this.#lunField, cdb, readLength: length, timeout: options.timeout ?? this.#r.timeout };
     if (options.into !== undefined) req.into = options.into;
     if (options.signal !== undefined) req.signal = options.signal;
@@ -373,8 +170,7 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     if (data.length === 0 || data.length % bs !== 0) throw new RangeError(`write of ${data.length} bytes: must be a positive multiple of the ${bs}-byte block size`);
     const blocks = data.length / bs;
     checkRange(lba, blocks);
-    const rw = { fua: options.fua === true };
-    const cdb = lba + blocks <= 0x100000000 && blocks <= 0xffff ? cdbWrite10(lba, blocks, rw) : cdbWrite16(lba, blocks, rw);
+    const cdb = blockIoCdb(true, lba, blocks, options.fua === true);
     const req: CommandRequest = { lun: this.#lunField, cdb, dataOut: data, timeout: options.timeout ?? this.#r.timeout };
     if (options.signal !== undefined) req.signal = options.signal;
     if (options.handle !== undefined) req.handle = options.handle;
@@ -422,19 +218,11 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   async readCapacity(options: CommandOptions = {}): Promise<Capacity> {
     let cap: Capacity;
     try {
-      const r = await this.execute(cdbReadCapacity16({ alloc: 32 }), { ...options, dataIn: 32 });
-      const c = targetData(() => parseReadCapacity16(r.data));
-      cap = { blocks: c.blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: c.blocks * c.blockLength, thinProvisioning: c.lbpme, logicalPerPhysicalExponent: c.lbppbe };
+      cap = capacityFrom16((await this.execute(cdbReadCapacity16({ alloc: 32 }), { ...options, dataIn: 32 })).data);
     } catch (e) {
+      // Not supported (ILLEGAL REQUEST): READ CAPACITY(10) it is.
       if (!(TsiscsiError.is(e) && (e as { senseKey?: number }).senseKey === SENSE_KEY.ILLEGAL_REQUEST)) throw e;
-      const r = await this.execute(cdbReadCapacity10(), { ...options, dataIn: 8 });
-      const c = targetData(() => parseReadCapacity10(r.data));
-      const blocks = c.blocks ?? c.lastLba + 1;
-      cap = { blocks, blockSize: c.blockLength, lastLba: c.lastLba, bytes: blocks * c.blockLength, thinProvisioning: undefined, logicalPerPhysicalExponent: 0 };
-    }
-    // A block size beyond 1 MiB is no disk's: taken as given it would size every later buffer (issue 9 fuzzer).
-    if (!Number.isInteger(cap.blockSize) || cap.blockSize < 1 || cap.blockSize > MAX_BLOCK_SIZE) {
-      throw new IscsiProtocolError('ERR_BLOCK_SIZE', `the LU reports a block size of ${cap.blockSize}`, { rule: 'SBC-3 READ CAPACITY', action: 'reject' });
+      cap = capacityFrom10((await this.execute(cdbReadCapacity10(), { ...options, dataIn: 8 })).data);
     }
     this.#capacity = cap;
     this.#blockSize = cap.blockSize;
@@ -474,10 +262,10 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
    */
   async taskManagement(fn: number, options: TaskManagementOptions & { handle?: TaskHandle } = {}): Promise<TaskManagementAnswer> {
     const a = await this.#core.taskManagement(fn, this.#tmfLun(options), {
-      timeoutMs: options.timeout ?? this.#o.tmfTimeout ?? 10000,
+      timeoutMs: options.timeout ?? this.#r.tmfTimeout,
       ...(options.handle !== undefined && { ref: options.handle }),
     });
-    return { ...a, responseName: TMF_RESPONSE_NAMES[a.response] ?? `response ${a.response}` };
+    return { ...a, responseName: tmfResponseName(a.response) };
   }
 
   /**
@@ -595,10 +383,12 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     return this.#tsih;
   }
 
+  /** The ISID, 12 hex digits, kept across reconnections (RFC 7143 §11.12.5). */
   get isid(): string {
     return this.#r.isid;
   }
 
+  /** True while a connection is logged in and usable. */
   get connected(): boolean {
     return this.#core.connected;
   }
@@ -608,9 +398,10 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     return this.#core.busy;
   }
 
+  /** The counters of the core, the connection's writer and recovery. */
   stats(): SessionStats {
     const w = this.#transport?.writer;
-    return { ...this.#core.snapshot(), reconnects: this.#reconnects, connected: this.connected, pdusOut: w?.pdus ?? 0, flushes: w?.flushes ?? 0 };
+    return { ...this.#core.snapshot(), reconnects: this.#recovery.reconnects, connected: this.connected, pdusOut: w?.pdus ?? 0, flushes: w?.flushes ?? 0 };
   }
 
   /**
@@ -621,7 +412,6 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
     return this.#events.subscribe();
   }
 
-
   /**
    * Logs out (RFC 7143 §11.14) and closes. Pending commands fail with ConnectionError ERR_SESSION_CLOSED.
    * Idempotent: every call returns the same promise.
@@ -629,17 +419,17 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
     this.#closing = (async () => {
-      this.#wake();
+      this.#recovery.wake();
       const tr = this.#transport;
       if (tr !== null && this.#core.connected && !tr.failed) {
         try {
-          await this.#core.logout(2000);
+          await this.#core.logout(CLOSE_LOGOUT_MS);
         } catch {
           // Closing anyway: the target drops the session when the connection goes.
         }
-        await tr.end(500);
+        await tr.end(CLOSE_END_MS);
       }
-      this.#shutdown(new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed'));
+      this.#shutdown(sessionClosedError());
     })();
     return this.#closing;
   }
@@ -647,223 +437,59 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   // =====================================================================================
   // Connection management
 
+  /** Logs in a new connection (the first, or a reinstatement) and attaches it to the core. */
   async #establish(signal?: AbortSignal): Promise<void> {
-    const r = this.#r;
-    let host = r.url.host;
-    let port = r.url.port;
-    for (let redirects = 0; ; redirects++) {
-      const tr = await Transport.connect(host, port, { connectTimeout: r.connectTimeout, signal, maxRecvDataSegmentLength: r.maxRecv });
-      let outcome: LoginOutcome | LoginRedirect;
-      this.#establishing = tr;
-      let ex: LoginExchange | undefined;
-      try {
-        if (this.#closing !== null) throw new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
-        ex = this.#exchange();
-        outcome = await this.#login(tr, ex);
-      } catch (e) {
-        tr.destroy();
-        if (ex !== undefined && r.chap !== undefined && r.chap.algorithms === undefined && mayBeChapA7Confusion(ex, e)) {
-          // tgt calls SHA-1 "7": log in again without SHA-256 on offer, and keep it so for reconnections.
-          this.#log?.debug('the target chose CHAP_A=7 and refused the SHA-256 response; retrying with SHA-1 and MD5');
-          r.chap.algorithms = CHAP_ALGORITHMS_WITHOUT_7;
-          redirects--;
-          continue;
-        }
-        throw e;
-      } finally {
-        this.#establishing = null;
-      }
-      if ('address' in outcome) {
-        tr.destroy();
-        const a = parseTargetAddress(outcome.address);
-        if (a === undefined) throw new IscsiProtocolError('ERR_LOGIN_REDIRECT', `redirected to ${JSON.stringify(outcome.address)}, which is not host[:port]`, { rule: 'RFC 7143 §13.8', action: 'drop' });
-        if (redirects >= r.maxRedirects) throw new ConnectionError('ERR_TOO_MANY_REDIRECTS', `more than ${r.maxRedirects} login redirections`);
-        this.#log?.debug({ to: outcome.address, permanent: outcome.permanent }, 'login redirected');
-        host = a.host;
-        port = a.port;
-        continue;
-      }
-      if (this.#closing !== null) {
-        tr.destroy();
-        throw new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed');
-      }
-      const p = outcome.params;
-      tr.setDigests(p.connection.headerDigest === 'CRC32C', p.connection.dataDigest === 'CRC32C');
-      tr.setMaxRecvDataSegmentLength(p.connection.maxRecvDataSegmentLength);
-      this.#params = p;
-      this.#tsih = outcome.tsih;
-      this.#transport = tr;
-      this.#nextCmdSN = outcome.expCmdSN;
-      tr.listen(
-        (pdu: TargetPdu) => this.#core.receive(pdu),
-        (err) => this.#linkFailed(tr, err),
-        () => this.#core.kick(),
-      );
-      if (this.#transport !== tr) return; // failed while listening started: recovery is under way
-      this.#core.attach(tr, { params: p, expCmdSN: outcome.expCmdSN, maxCmdSN: outcome.maxCmdSN, statSN: outcome.statSN });
-      this.#policy.connected(this.#clock.now());
-      this.#lastCompleted = this.#core.stats.completed;
-      this.#log?.debug({ tsih: outcome.tsih, peer: tr.peer }, 'logged in');
-      return;
-    }
-  }
-
-  #exchange(): LoginExchange {
-    const r = this.#r;
-    const chap = r.chap;
-    return new LoginExchange({
-      initiatorName: r.initiatorName,
-      ...(this.#o.initiatorAlias !== undefined && { initiatorAlias: this.#o.initiatorAlias }),
-      targetName: r.target,
-      sessionType: 'Normal',
-      policy: r.policy,
-      ...(chap !== undefined && {
-        chap: {
-          name: chap.user,
-          secret: chap.secret,
-          ...(chap.algorithms !== undefined && { algorithms: chap.algorithms }),
-          ...(chap.allowShortSecrets === true && { allowShortSecrets: true }),
-          ...(chap.targetSecret !== undefined && { mutual: { secret: chap.targetSecret, ...(chap.targetUser !== undefined && { name: chap.targetUser }) } }),
-        },
-      }),
-      isid: r.isid,
-      // ErrorRecoveryLevel 0 recovery is session reinstatement: same ISID, TSIH 0 (RFC 7143 §6.3.5).
-      tsih: 0,
+    const { transport: tr, outcome } = await logIn(this.#r, {
       cmdSN: this.#nextCmdSN,
-      itt: this.#tags.next(),
+      tags: this.#tags,
+      signal,
+      logger: this.#log,
+      closing: () => this.#closing !== null,
+      establishing: (t) => {
+        this.#establishing = t;
+      },
     });
+    const p = outcome.params;
+    tr.setDigests(p.connection.headerDigest === 'CRC32C', p.connection.dataDigest === 'CRC32C');
+    tr.setMaxRecvDataSegmentLength(p.connection.maxRecvDataSegmentLength);
+    this.#params = p;
+    this.#tsih = outcome.tsih;
+    this.#transport = tr;
+    this.#nextCmdSN = outcome.expCmdSN;
+    tr.listen(
+      (pdu: TargetPdu) => this.#core.receive(pdu),
+      (err) => this.#recovery.connectionFailed(tr, err),
+      () => this.#core.kick(),
+    );
+    if (this.#transport !== tr) return; // failed while listening started: recovery is under way
+    this.#core.attach(tr, { params: p, expCmdSN: outcome.expCmdSN, maxCmdSN: outcome.maxCmdSN, statSN: outcome.statSN });
+    this.#recovery.connected();
+    this.#log?.debug({ tsih: outcome.tsih, peer: tr.peer }, 'logged in');
   }
 
-  async #login(tr: Transport, ex: LoginExchange): Promise<LoginOutcome | LoginRedirect> {
-    const r = this.#r;
-    const deadline = Date.now() + r.loginTimeout;
-    tr.send(ex.start());
-    for (;;) {
-      const left = deadline - Date.now();
-      const pdu = await tr.receive(Math.max(1, left), 'Login Response');
-      if (pdu.opcode !== Opcode.LoginResponse) {
-        throw new IscsiProtocolError('ERR_LOGIN_PDU', `a ${pdu.opcode.toString(16)} PDU during login`, { rule: 'RFC 7143 §6.3', action: 'drop' });
-      }
-      const step = ex.receive(pdu);
-      if ('send' in step) tr.send(step.send);
-      else if ('done' in step) return step.done;
-      else return step.redirect;
-    }
+  /** The shell as recovery drives it. */
+  #shell(): RecoveryShell {
+    const self = this;
+    return {
+      reinstate: () => this.#establish(),
+      get connection() {
+        return self.#transport;
+      },
+      drop: (connection, err) => {
+        const tr = this.#transport;
+        if (tr === null || connection !== tr) return false;
+        this.#transport = null;
+        tr.destroy();
+        this.#core.detach(err);
+        return true;
+      },
+      get closing() {
+        return self.#closing !== null;
+      },
+      emit: (e) => this.#events.emit(e),
+      outside: (fn) => this.#outside.runInAsyncScope(fn),
+    };
   }
-
-  /** The connection `tr` failed: re-queue its commands and start recovery (once per connection). */
-  #linkFailed(tr: Transport | null, err: Error): void {
-    if (tr === null || tr !== this.#transport) return;
-    this.#transport = null;
-    tr.destroy();
-    this.#core.detach(err);
-    if (this.#closing !== null) return;
-    this.#log?.debug({ err: err.message }, 'connection lost');
-    this.#events.emit({ type: 'connection-lost', reason: err.message, error: err });
-    this.#policy.lost(this.#clock.now());
-    this.#startRecovery(0);
-  }
-
-  #startRecovery(delay: number): void {
-    this.#outside.runInAsyncScope(() => void this.#recover(delay));
-  }
-
-  async #recover(initialDelay: number): Promise<void> {
-    if (this.#recovering || this.#closing !== null) return;
-    this.#recovering = true;
-    // Real timers are unref'd; while commands wait for a new connection, keep the process alive.
-    if (this.#clock === realClock) this.#holdOpen = setInterval(() => {}, 1 << 30);
-    let lastError: Error | undefined;
-    let attempt = 0;
-    /** Time still to wait before the next attempt, when a wait was cut short to fail pending commands. */
-    let remaining = -1;
-    try {
-      while (this.#closing === null) {
-        const now = this.#clock.now();
-        if (!this.#sessionLost && this.#policy.expired(now)) {
-          this.#sessionLost = true;
-          const e = new ConnectionError(
-            'ERR_SESSION_LOST',
-            `no connection to ${this.host}:${this.port} within the ${this.#policy.options.replacementTimeout} ms replacement timeout${lastError !== undefined ? ` (last error: ${lastError.message})` : ''}`,
-            lastError === undefined ? undefined : { cause: lastError },
-          );
-          this.#core.failPending(e);
-          this.#events.emit({ type: 'session-lost', error: e });
-        }
-        const wait = remaining >= 0 ? remaining : attempt === 0 ? Math.max(initialDelay, this.#policy.nextDelay()) : this.#policy.nextDelay();
-        remaining = -1;
-        if (wait > 0) {
-          // Wake at the replacement timeout, if it comes first, to fail what waits; then wait the rest.
-          const untilExpiry = this.#sessionLost ? Infinity : this.#policy.downSince + this.#policy.options.replacementTimeout - now;
-          if (untilExpiry > 0 && untilExpiry < wait) {
-            await this.#sleepFor(untilExpiry);
-            remaining = wait - untilExpiry;
-            continue;
-          }
-          await this.#sleepFor(wait);
-          if (this.#closing !== null) return;
-        }
-        attempt++;
-        try {
-          await this.#establish();
-          this.#reconnects++;
-          this.#sessionLost = false;
-          this.#events.emit({ type: 'reconnected', attempt, downMs: this.#policy.downSince >= 0 ? this.#clock.now() - this.#policy.downSince : 0 });
-          return;
-        } catch (e) {
-          lastError = e instanceof Error ? e : new Error(String(e));
-          this.#policy.attemptFailed();
-          this.#log?.debug({ err: lastError.message, attempt }, 'reconnection failed');
-          if (lastError instanceof LoginError && lastError.statusClass === 2) {
-            // An initiator error (authentication, authorization, no such target) will not heal by retrying.
-            this.#sessionLost = true;
-            this.#core.failPending(lastError);
-            this.#events.emit({ type: 'session-lost', error: lastError });
-            return;
-          }
-        }
-      }
-    } finally {
-      this.#recovering = false;
-      if (this.#holdOpen !== null) clearInterval(this.#holdOpen);
-      this.#holdOpen = null;
-    }
-  }
-
-  #sleepFor(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = this.#clock.setTimeout(() => {
-        this.#sleep = null;
-        resolve();
-      }, ms);
-      this.#sleep = {
-        timer,
-        wake: () => {
-          timer.cancel();
-          this.#sleep = null;
-          resolve();
-        },
-      };
-    });
-  }
-
-  #wake(): void {
-    this.#sleep?.wake();
-  }
-
-  readonly #policyTick = (): void => {
-    if (this.#closing !== null && this.#core.closed) return;
-    this.#policyTimer = this.#clock.setTimeout(this.#policyTick, 250);
-    const now = this.#clock.now();
-    if (this.#core.connected) {
-      // A completed command proves the target back (backoff resets); so does a connection that lived on.
-      if (this.#core.stats.completed !== this.#lastCompleted) {
-        this.#lastCompleted = this.#core.stats.completed;
-        this.#policy.markStable();
-      }
-      this.#policy.tick(now);
-    }
-  };
 
   #onCoreEvent(e: SessionEvent): void {
     this.#events.emit(e);
@@ -873,60 +499,18 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
         if (((e.asc << 8) | e.ascq) === ASC.CAPACITY_DATA_HAS_CHANGED && (e.lun === undefined || e.lun === this.lun)) this.#capacity = undefined;
         break;
       case 'logout-requested':
-        this.#later(() => void this.#logoutAndReconnect(e.within));
+        this.#later(() => void this.#recovery.logoutRequested(e.within));
         break;
       case 'connection-drop-requested':
       case 'session-drop-requested': {
         const tr = this.#transport;
         const err = new ConnectionError('ERR_TARGET_DROP', `the target announced it drops the ${e.type === 'session-drop-requested' ? 'session' : 'connection'}`);
-        this.#later(() => {
-          if (tr !== this.#transport || tr === null) return;
-          this.#transport = null;
-          tr.destroy();
-          this.#core.detach(err);
-          if (this.#closing !== null) return;
-          this.#events.emit({ type: 'connection-lost', reason: err.message, error: err });
-          this.#policy.lost(this.#clock.now());
-          this.#startRecovery(e.time2Wait * 1000);
-        });
+        // RFC 7143 §11.9.1: reconnect after Time2Wait seconds.
+        this.#later(() => this.#recovery.connectionFailed(tr, err, e.time2Wait * 1000));
         break;
       }
       default:
         break;
-    }
-  }
-
-  /** RFC 7143 §11.9.1 AsyncEvent 1: let what is in flight finish (within the time given), log out, come back. */
-  async #logoutAndReconnect(within: number): Promise<void> {
-    if (this.#logoutInProgress || this.#closing !== null) return;
-    const tr = this.#transport;
-    if (tr === null) return;
-    this.#logoutInProgress = true;
-    try {
-      this.#core.quiesce(true);
-      const deadline = this.#clock.now() + Math.max(0, within - 500);
-      while (this.#core.inFlight > 0 && this.#clock.now() < deadline && this.#transport === tr && this.#closing === null) await this.#sleepFor(20);
-      // close() woke us: it logs out itself (initiator fuzzer, seed 20264498).
-      if (this.#closing !== null) return;
-      let time2Wait = 0;
-      if (this.#transport === tr) {
-        try {
-          time2Wait = (await this.#core.logout(Math.max(500, Math.min(5000, deadline - this.#clock.now() + 500)))).time2Wait;
-        } catch {
-          // The target may drop the connection first; recovery handles it.
-        }
-      }
-      if (this.#transport !== tr) return;
-      this.#transport = null;
-      tr.destroy();
-      const err = new ConnectionError('ERR_LOGGED_OUT', 'logged out at the target\'s request');
-      this.#core.detach(err);
-      if (this.#closing !== null) return;
-      this.#events.emit({ type: 'connection-lost', reason: err.message, error: err });
-      this.#policy.lost(this.#clock.now());
-      this.#startRecovery(time2Wait * 1000);
-    } finally {
-      this.#logoutInProgress = false;
     }
   }
 
@@ -955,75 +539,15 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   }
 
   #shutdown(err: Error): void {
-    this.#wake();
+    this.#recovery.wake();
     this.#establishing?.destroy(err);
     const tr = this.#transport;
     this.#transport = null;
     tr?.destroy();
     this.#core.close(err);
-    this.#policyTimer?.cancel();
-    this.#policyTimer = null;
-    if (this.#holdOpen !== null) clearInterval(this.#holdOpen);
-    this.#holdOpen = null;
+    this.#recovery.stop();
     // The last event: readers see it, then their iteration ends.
     this.#events.emit({ type: 'closed', error: err });
     this.#events.close();
   }
-}
-
-/** Largest logical block size believed from READ CAPACITY (SBC-3 allows 32 bits; disks use 512..64 KiB). */
-const MAX_BLOCK_SIZE = 1 << 20;
-
-/**
- * Parses data the target returned: data too short or out of range for its format is the target's fault,
- * reported as a typed IscsiProtocolError (ERR_TARGET_DATA), not as the parser's RangeError.
- */
-function targetData<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    throw new IscsiProtocolError('ERR_TARGET_DATA', `the target returned malformed data: ${e.message}`, { rule: 'SPC-4/SBC-3 parameter data', action: 'reject', cause: e });
-  }
-}
-
-function checkRange(lba: number, blocks: number): void {
-  if (!Number.isSafeInteger(lba) || lba < 0) throw new RangeError(`LBA ${lba} is not a non-negative integer`);
-  if (!Number.isInteger(blocks) || blocks < 1 || blocks > 0xffffffff) throw new RangeError(`block count ${blocks} must be an integer from 1 to 2^32-1`);
-}
-
-function resolve(u: IscsiUrl, o: SessionOptions): Resolved {
-  // A copy: the CHAP algorithms may be narrowed for a target (see CHAP_ALGORITHMS_WITHOUT_7).
-  let chap = o.chap === undefined ? undefined : { ...o.chap };
-  if (chap === undefined && u.user !== undefined) {
-    if (u.secret === undefined) throw new UrlError(`the URL names CHAP user ${JSON.stringify(u.user)} but no secret (iscsi://user%secret@host/...)`);
-    chap = { user: u.user, secret: u.secret };
-    if (u.targetSecret !== undefined) {
-      chap.targetSecret = u.targetSecret;
-      if (u.targetUser !== undefined) chap.targetUser = u.targetUser;
-    }
-  }
-  const policy: Partial<NegotiationPolicy> = {
-    headerDigest: digestList(o.headerDigest ?? u.headerDigest),
-    dataDigest: digestList(o.dataDigest ?? u.dataDigest),
-    // Several R2Ts per write in flight when the target allows (RFC 7143 §13.17: the lower value wins).
-    maxOutstandingR2T: 8,
-    ...o.policy,
-  };
-  const isid = o.isid ?? randomIsid();
-  if (!/^[0-9a-fA-F]{12}$/.test(isid)) throw new RangeError(`ISID ${JSON.stringify(isid)} must be 12 hex digits`);
-  return {
-    url: u,
-    target: u.target!,
-    lun: u.lun!,
-    initiatorName: o.initiatorName ?? defaultInitiatorName(),
-    isid: isid.toLowerCase(),
-    chap,
-    policy,
-    connectTimeout: o.connectTimeout ?? 10000,
-    loginTimeout: o.loginTimeout ?? 15000,
-    timeout: o.timeout ?? 30000,
-    maxRedirects: o.maxRedirects ?? 3,
-    maxRecv: o.policy?.maxRecvDataSegmentLength ?? 262144,
-  };
 }

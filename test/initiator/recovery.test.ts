@@ -3,9 +3,9 @@
 // backoff resets once the target is back).
 import { describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../src/errors.js';
-import { ReconnectPolicy } from '../../src/initiator/core/recovery.js';
+import { ReconnectPolicy } from '../../src/initiator/recovery.js';
 import { Opcode } from '../../src/pdu/constants.js';
-import { Harness, LUN1, READ10, WRITE10, flush, track } from './harness.js';
+import { Harness, LUN1, READ10, WRITE10, flush, track } from './core/harness.js';
 
 const policy = () => new ReconnectPolicy({ minDelay: 100, maxDelay: 2000, stableAfter: 1000, replacementTimeout: 10_000 });
 

@@ -2,7 +2,8 @@
 // dropped connection (ERL 0: reinstatement and re-issue), logout requests, timeouts, misbehaviour.
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError } from '../../src/errors.js';
-import { Session, type SessionOptions } from '../../src/initiator/session.js';
+import type { SessionOptions } from '../../src/initiator/options.js';
+import { Session } from '../../src/initiator/session.js';
 import type { SessionEvent } from '../../src/initiator/events.js';
 import { Opcode, TmfFunction } from '../../src/pdu/constants.js';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.js';

@@ -21,6 +21,7 @@ export interface BurstLimits {
   dataSequenceInOrder: boolean;
 }
 
+/** The output limits a connection's negotiated parameters set. */
 export function burstLimits(p: NegotiatedParams): BurstLimits {
   return {
     maxSendDataSegmentLength: p.connection.maxSendDataSegmentLength,

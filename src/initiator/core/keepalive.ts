@@ -1,8 +1,10 @@
 // Liveness of the connection (RFC 7143 §11.18): a NOP-Out ping after a quiet interval, the connection
 // declared dead only when nothing at all came back within the timeout. Any received PDU counts as
 // liveness (open-iscsi #97: a busy, healthy connection must not fail because one NOP-In is late).
-// The same ping is the backstop for a window that stays closed (seed 000: the wake-up that never comes):
-// its NOP-In carries a fresh MaxCmdSN.
+// The same ping is the backstop for a window that stays closed: a target may open its window without
+// sending anything (MaxCmdSN only travels on PDUs it sends, RFC 7143 §4.2.2.1), and commands held back
+// would wait for a wake-up that never comes; the NOP-In answering the ping carries a fresh MaxCmdSN
+// (§11.19).
 
 export interface KeepaliveOptions {
   /** Quiet time (nothing received) after which a ping goes out; 0 disables idle pings. */
@@ -18,6 +20,7 @@ export type KeepaliveAction = 'ping' | 'dead' | undefined;
 
 /** Decides, on each timer tick, whether to ping or to declare the connection dead. */
 export class Keepalive {
+  /** The options it was made with. */
   readonly options: KeepaliveOptions;
   #lastHeard = 0;
   /** Send time of the outstanding ping, or -1. */
@@ -40,10 +43,12 @@ export class Keepalive {
     this.#lastHeard = now;
   }
 
+  /** When a PDU last arrived. */
   get lastHeard(): number {
     return this.#lastHeard;
   }
 
+  /** True while a ping waits for its NOP-In. */
   get pingOutstanding(): boolean {
     return this.#pingSentAt >= 0;
   }

@@ -1,5 +1,7 @@
-// The two session locks of seed 001: frwdLock guards the submit path's state (CmdSN, the queued CmdSN,
-// taking a task from the pool), backLock the response path's (ExpCmdSN, MaxCmdSN, returning a task).
+// The two session locks, split as the Linux kernel splits its iSCSI session lock (frwd_lock, back_lock):
+// frwdLock guards the submit path's state (CmdSN, the queued CmdSN, taking a task from the pool), backLock
+// the response path's (ExpCmdSN, MaxCmdSN, returning a task), so that completions never wait for a
+// submitter nor a submitter for completions.
 // backLock may be taken inside frwdLock, never the reverse: AsyncMutex ranks check it and throw
 // LockOrderError. In 'one' mode both paths share one mutex (the benchmark's baseline).
 
@@ -7,9 +9,10 @@ import { AsyncMutex } from '../../util/mutex.js';
 
 /** Lock ranks: frwd before back; the R2T guards (ranks 10, 11) are leaves under either. */
 export const FRWD_RANK = 1;
+/** See {@link FRWD_RANK}. */
 export const BACK_RANK = 2;
 
-/** `split`: frwdLock and backLock (seed 001). `one`: a single session lock, for comparison. */
+/** `split`: frwdLock and backLock. `one`: a single session lock, for comparison. */
 export type LockMode = 'split' | 'one';
 
 /** Lock counters, for `tsiscsi bench` and `Session.stats()`. */
@@ -30,7 +33,9 @@ export interface LockStats {
  */
 export class SessionLocks {
   readonly mode: LockMode;
+  /** frwdLock: the submit path's. */
   readonly frwd: AsyncMutex;
+  /** backLock: the response path's (the same mutex as frwd in `one` mode). */
   readonly back: AsyncMutex;
   readonly #onError: (e: unknown) => void;
 
@@ -67,6 +72,7 @@ export class SessionLocks {
     if (!this.back.tryRunSync(fn)) throw new Error('backLock is held across an await while frwdLock waits for it');
   }
 
+  /** The counters of each distinct lock. */
   stats(): LockStats[] {
     const s = (m: AsyncMutex): LockStats => ({
       name: m.name,

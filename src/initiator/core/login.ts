@@ -41,6 +41,7 @@ export interface LoginRedirect {
   permanent: boolean;
 }
 
+/** What to do after a Login Response: send the next request, or the login ended (done or redirected). */
 export type LoginStep = { send: LoginRequestPdu } | { done: LoginOutcome } | { redirect: LoginRedirect };
 
 /**
@@ -89,6 +90,7 @@ function violation(code: string, message: string, rule: string): IscsiProtocolEr
  * Login Response and returns the next request, the outcome, or a redirection.
  */
 export class LoginExchange {
+  /** The key negotiation under the PDUs. */
   readonly negotiator: InitiatorLoginNegotiator;
   readonly #o: LoginExchangeOptions;
   readonly #assembler = new TextAssembler({ source: 'response' });

@@ -3,7 +3,8 @@
 // back to on the response path (backLock). The ITT carries a generation so a late PDU for a previous
 // use of the slot is recognised as stale, never delivered to the new command.
 
-import type { CommandResult } from './data-in.js';
+import type { CommandResult } from './result.js';
+import { FIRST_OWN_TAG } from './tmf.js';
 
 /** The most tasks a session can have: the ITT keeps 12 bits for the slot. */
 export const MAX_QUEUE_DEPTH = 4096;
@@ -74,6 +75,7 @@ export class TaskHandle {
 
 /** A command slot. Fields are grouped by the path that writes them. */
 export class Task {
+  /** Index in the pool, kept in the low bits of every ITT the slot gives out. */
   readonly slot: number;
   itt = 0;
   state: TaskState = 'free';
@@ -118,6 +120,7 @@ export class Task {
 
 /** The preallocated task pool. `take` belongs to the forward path, `put` to the backward path. */
 export class TaskPool {
+  /** Every slot, free or not, by slot number. */
   readonly tasks: readonly Task[];
   readonly #free: Task[];
   #generation = 0;
@@ -133,10 +136,12 @@ export class TaskPool {
     this.#free = [...tasks].reverse();
   }
 
+  /** Slots in all. */
   get size(): number {
     return this.tasks.length;
   }
 
+  /** Slots in the pool now. */
   get free(): number {
     return this.#free.length;
   }
@@ -164,7 +169,7 @@ export class TaskPool {
 
   /** The live task with this ITT, or undefined (free slot, or a stale generation). */
   byItt(itt: number): Task | undefined {
-    if (itt >= 0x80000000) return undefined;
+    if (itt >= FIRST_OWN_TAG) return undefined;
     const t = this.tasks[itt & SLOT_MASK];
     if (t === undefined || t.state === 'free' || t.itt !== itt) return undefined;
     return t;

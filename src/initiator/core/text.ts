@@ -7,6 +7,7 @@ import { Opcode, RESERVED_TAG } from '../../pdu/constants.js';
 import { TextAssembler, TextSplitter, encodeTextKeys, type TextPair } from '../../pdu/text-keys.js';
 import type { TextRequestPdu, TextResponsePdu } from '../../pdu/types.js';
 
+/** What a {@link TextExchange} sends, and the numbering it stamps on its requests. */
 export interface TextExchangeOptions {
   pairs: readonly TextPair[];
   itt: number;
@@ -19,6 +20,7 @@ export interface TextExchangeOptions {
   maxResponseBytes?: number;
 }
 
+/** What to do after a Text Response: send the next request, or the exchange is done with these pairs. */
 export type TextStep = { send: TextRequestPdu } | { done: TextPair[] };
 
 function violation(code: string, message: string, rule: string): IscsiProtocolError {

@@ -32,12 +32,16 @@ export interface TmfEntry {
   done: ((answer: TmfAnswer | Error) => void) | null;
 }
 
+/** The first tag of the core's own PDUs (TMF, NOP-Out ping, Text, Logout); task ITTs stay below it. */
+export const FIRST_OWN_TAG = 0x80000000;
+
 /** Tags for non-command PDUs: the upper half of the ITT space, never 0xffffffff (RFC 7143 §11.2.1.8). */
 export class TagSource {
   #next = 0;
+  /** The next tag. */
   next(): number {
     this.#next = (this.#next + 1) & 0x7ffffffe;
-    return (0x80000000 | this.#next) >>> 0;
+    return (FIRST_OWN_TAG | this.#next) >>> 0;
   }
 }
 
@@ -50,6 +54,7 @@ export class TmfTracker {
     this.#tags = tags;
   }
 
+  /** Requests outstanding. */
   get size(): number {
     return this.#pending.size;
   }

@@ -4,11 +4,8 @@
 
 import type { Argv } from 'yargs';
 import { pino } from 'pino';
-import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError, TsiscsiError } from '../errors.js';
-import { ChapConfigError } from '../login/chap.js';
-import { ResidualError, UrlError } from './errors.js';
-import type { ChapOptions, SessionOptions } from './session.js';
-import { parseIscsiUrl, type DigestPreference, type IscsiUrl } from './url.js';
+import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError, TsiscsiError } from '../../src/errors.js';
+import { ChapConfigError, ResidualError, SESSION_DEFAULTS, UrlError, parseIscsiUrl, type ChapOptions, type DigestPreference, type IscsiUrl, type SessionOptions } from '../../src/initiator/index.js';
 
 /** Exit codes of the initiator commands. */
 export const ExitCode = {
@@ -74,9 +71,9 @@ export function sessionOptionsFromArgs(args: ConnectionArgs, u: IscsiUrl): Sessi
   if (args.timeout !== undefined) o.timeout = args.timeout;
   if (args.timeout !== undefined && args.timeout > 0) {
     // The command's timeout bounds the connection and the login too: a target that accepts and says
-    // nothing must not hold `--timeout 1000` for the 15 s login default (issue 9 fuzzer).
-    o.connectTimeout = Math.min(10_000, args.timeout);
-    o.loginTimeout = Math.min(15_000, args.timeout);
+    // nothing must not hold `--timeout 1000` for the library's 15 s login default.
+    o.connectTimeout = Math.min(SESSION_DEFAULTS.connectTimeout, args.timeout);
+    o.loginTimeout = Math.min(SESSION_DEFAULTS.loginTimeout, args.timeout);
   }
   if (u.user !== undefined) {
     if (u.secret === undefined) throw new UrlError(`the URL names CHAP user ${JSON.stringify(u.user)} but no secret: give iscsi://user%secret@... or set LIBISCSI_CHAP_PASSWORD`);

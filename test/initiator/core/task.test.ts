@@ -1,7 +1,7 @@
 // The preallocated task pool: taken on the submit path, returned on the response path, ITTs with a
 // generation so a stale tag never reaches a new command.
 import { describe, expect, it } from 'vitest';
-import { TaskPool } from '../../src/initiator/core/task.js';
+import { TaskPool } from '../../../src/initiator/core/task.js';
 
 describe('TaskPool', () => {
   it('preallocates every task and hands them out until empty', () => {

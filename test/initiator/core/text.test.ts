@@ -1,11 +1,11 @@
 // SendTargets (RFC 7143 §13.3, Appendix C) over Text Request/Response, with long answers in C-bit pieces
 // continued by Target Transfer Tag (§11.10, §11.11).
 import { describe, expect, it } from 'vitest';
-import { IscsiProtocolError } from '../../src/errors.js';
-import { TextExchange, parseSendTargets, parseTargetAddress } from '../../src/initiator/core/text.js';
-import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
-import { TextAssembler, TextSplitter, encodeTextKeys } from '../../src/pdu/text-keys.js';
-import type { TextRequestPdu, TextResponsePdu } from '../../src/pdu/types.js';
+import { IscsiProtocolError } from '../../../src/errors.js';
+import { TextExchange, parseSendTargets, parseTargetAddress } from '../../../src/initiator/core/text.js';
+import { Opcode, RESERVED_TAG } from '../../../src/pdu/constants.js';
+import { TextAssembler, TextSplitter, encodeTextKeys } from '../../../src/pdu/text-keys.js';
+import type { TextRequestPdu, TextResponsePdu } from '../../../src/pdu/types.js';
 
 function exchange() {
   let sn = 10;

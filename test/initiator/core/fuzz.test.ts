@@ -2,9 +2,9 @@
 // answers every command by its deadline, and leaks no task, whatever the target sends.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnectionError } from '../../src/errors.js';
-import type { TargetPdu } from '../../src/pdu/types.js';
-import { targetPdu } from '../pdu/arbitraries.js';
+import { ConnectionError } from '../../../src/errors.js';
+import type { TargetPdu } from '../../../src/pdu/types.js';
+import { targetPdu } from '../../pdu/arbitraries.js';
 import { Harness, LUN1, READ10, WRITE10, flush } from './harness.js';
 
 describe('the core against random target PDUs', () => {

@@ -1,7 +1,7 @@
 // Event delivery (seed 004): never "pending" and then blocking, never blocking while one is pending.
 import { describe, expect, it } from 'vitest';
-import { EventChannel } from '../../src/util/event-channel.js';
-import { AsyncEvent, Opcode } from '../../src/pdu/constants.js';
+import { EventChannel } from '../../../src/util/event-channel.js';
+import { AsyncEvent, Opcode } from '../../../src/pdu/constants.js';
 import { Harness, LUN1, sense } from './harness.js';
 
 describe('EventChannel', () => {

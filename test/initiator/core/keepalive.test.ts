@@ -1,8 +1,8 @@
 // Liveness (RFC 7143 §11.18, §11.19): NOP-Out pings on quiet connections; only silence kills a
 // connection, never a busy one (open-iscsi #97).
 import { describe, expect, it } from 'vitest';
-import { Keepalive } from '../../src/initiator/core/keepalive.js';
-import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
+import { Keepalive } from '../../../src/initiator/core/keepalive.js';
+import { Opcode, RESERVED_TAG } from '../../../src/pdu/constants.js';
 import { Harness, LUN1, READ10 } from './harness.js';
 
 describe('Keepalive', () => {

@@ -2,8 +2,8 @@
 // sends ABORT TASK and rejects the command at once; an unanswered ABORT TASK escalates to LUN RESET, an
 // unanswered LUN RESET to connection recovery.
 import { describe, expect, it } from 'vitest';
-import { AbortError, TimeoutError } from '../../src/errors.js';
-import { Opcode, TmfFunction, TmfResponse } from '../../src/pdu/constants.js';
+import { AbortError, TimeoutError } from '../../../src/errors.js';
+import { Opcode, TmfFunction, TmfResponse } from '../../../src/pdu/constants.js';
 import { Harness, LUN1, READ10, flush, track } from './harness.js';
 
 describe('aborting commands', () => {

@@ -1,12 +1,12 @@
 // The Login Phase as PDUs (RFC 7143 §6, §11.12, §11.13) against the project's target-side negotiator:
 // stages, the C bit both ways, CHAP and mutual CHAP, status classes.
 import { describe, expect, it } from 'vitest';
-import { IscsiProtocolError, LoginError } from '../../src/errors.js';
-import { LoginExchange, type LoginExchangeOptions, type LoginStep } from '../../src/initiator/core/login.js';
-import { Opcode } from '../../src/pdu/constants.js';
-import { TextAssembler, encodeTextKeys } from '../../src/pdu/text-keys.js';
-import type { LoginRequestPdu, LoginResponsePdu } from '../../src/pdu/types.js';
-import { TargetLoginNegotiator, type TargetLoginOptions } from '../../src/login/target-negotiator.js';
+import { IscsiProtocolError, LoginError } from '../../../src/errors.js';
+import { LoginExchange, type LoginExchangeOptions, type LoginStep } from '../../../src/initiator/core/login.js';
+import { Opcode } from '../../../src/pdu/constants.js';
+import { TextAssembler, encodeTextKeys } from '../../../src/pdu/text-keys.js';
+import type { LoginRequestPdu, LoginResponsePdu } from '../../../src/pdu/types.js';
+import { TargetLoginNegotiator, type TargetLoginOptions } from '../../../src/login/target-negotiator.js';
 
 const INAME = 'iqn.2026-01.dev.tsiscsi:test';
 const TNAME = 'iqn.2026-01.dev.tsiscsi:disk';

@@ -1,8 +1,8 @@
 // The command window (RFC 7143 §3.2.2.1, §4.2.2.1) and CmdSN flow control: a submitter waits while the
 // window is closed and the response path wakes it; a NOP-Out ping is the backstop (seed 000).
 import { describe, expect, it } from 'vitest';
-import { CommandWindow } from '../../src/initiator/core/window.js';
-import { Opcode } from '../../src/pdu/constants.js';
+import { CommandWindow } from '../../../src/initiator/core/window.js';
+import { Opcode } from '../../../src/pdu/constants.js';
 import { Harness, LUN1, READ10, flush, track } from './harness.js';
 
 describe('CommandWindow (RFC 7143 §4.2.2.1)', () => {

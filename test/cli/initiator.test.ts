@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Opcode } from '../../src/pdu/constants.js';
-import { FAKE_IQN, FakeTarget } from './fake-target.js';
+import { FAKE_IQN, FakeTarget } from '../initiator/fake-target.js';
 
 const CLI = new URL('../../bin/tsiscsi', import.meta.url).pathname;
 

@@ -1,9 +1,9 @@
 // Data-Out: immediate and unsolicited data (RFC 7143 §13.10, §13.11, §13.14), bursts asked by R2T
 // (§11.8) with MaxOutstandingR2T > 1, every PDU cut to the target's MaxRecvDataSegmentLength (§13.12).
 import { describe, expect, it } from 'vitest';
-import { unsolicitedPlan, type BurstLimits } from '../../src/initiator/core/data-out.js';
-import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
-import type { DataOutPdu } from '../../src/pdu/types.js';
+import { unsolicitedPlan, type BurstLimits } from '../../../src/initiator/core/data-out.js';
+import { Opcode, RESERVED_TAG } from '../../../src/pdu/constants.js';
+import type { DataOutPdu } from '../../../src/pdu/types.js';
 import { Harness, LUN1, WRITE10, flush, track } from './harness.js';
 
 const limits = (o: Partial<BurstLimits> = {}): BurstLimits => ({

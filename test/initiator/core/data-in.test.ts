@@ -1,8 +1,8 @@
 // Data-In (RFC 7143 §11.7) and status (§11.4): sequence and offset checks, status collapse, residuals.
 import { describe, expect, it } from 'vitest';
-import { IscsiProtocolError, ScsiError } from '../../src/errors.js';
-import { Opcode, TmfFunction } from '../../src/pdu/constants.js';
-import { TargetFailureError } from '../../src/initiator/errors.js';
+import { IscsiProtocolError, ScsiError } from '../../../src/errors.js';
+import { Opcode, TmfFunction } from '../../../src/pdu/constants.js';
+import { TargetFailureError } from '../../../src/initiator/errors.js';
 import { Harness, LUN1, READ10, flush, sense, track } from './harness.js';
 
 const bytes = (n: number, seed = 1): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));

@@ -1,9 +1,9 @@
 // A target in a test's hands: the InitiatorCore is fed PDUs written here and its output is collected.
 // Time is a ManualClock; nothing touches a socket.
 
-import { InitiatorCore, type CoreOptions, type LinkState } from '../../src/initiator/core/initiator-core.js';
-import type { SessionEvent } from '../../src/initiator/events.js';
-import { Opcode, RESERVED_TAG } from '../../src/pdu/constants.js';
+import { InitiatorCore, type CoreOptions, type LinkState } from '../../../src/initiator/core/initiator-core.js';
+import type { SessionEvent } from '../../../src/initiator/events.js';
+import { Opcode, RESERVED_TAG } from '../../../src/pdu/constants.js';
 import type {
   DataInPdu,
   InitiatorPdu,
@@ -14,10 +14,10 @@ import type {
   TargetPdu,
   TaskManagementRequestPdu,
   TaskManagementResponsePdu,
-} from '../../src/pdu/types.js';
-import { ManualClock } from '../../src/util/clock.js';
-import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../src/login/keys.js';
-import type { NegotiatedParams } from '../../src/login/policy.js';
+} from '../../../src/pdu/types.js';
+import { ManualClock } from '../../../src/util/clock.js';
+import { defaultConnectionParams, defaultSessionParams, type ConnectionParams, type SessionParams } from '../../../src/login/keys.js';
+import type { NegotiatedParams } from '../../../src/login/policy.js';
 
 export const LUN1 = 0x0001000000000000n;
 const EMPTY = Buffer.alloc(0);

@@ -1,10 +1,10 @@
 // A target that breaks the rules must never make the initiator hang, spin or crash: each case ends in a
 // typed error, for the command concerned or through connection recovery, within the command's timeout.
 import { describe, expect, it } from 'vitest';
-import { IscsiProtocolError, TimeoutError } from '../../src/errors.js';
-import { CommandRejectedError } from '../../src/initiator/errors.js';
-import { Opcode, RejectReason } from '../../src/pdu/constants.js';
-import { encodePduToBuffer } from '../../src/pdu/codec.js';
+import { IscsiProtocolError, TimeoutError } from '../../../src/errors.js';
+import { CommandRejectedError } from '../../../src/initiator/errors.js';
+import { Opcode, RejectReason } from '../../../src/pdu/constants.js';
+import { encodePduToBuffer } from '../../../src/pdu/codec.js';
 import { Harness, LUN1, READ10, flush, track } from './harness.js';
 
 describe('a misbehaving target', () => {

@@ -1,7 +1,7 @@
 // Seed 001: frwdLock and backLock with a strict order, checked in code.
 import { describe, expect, it } from 'vitest';
-import { SessionLocks } from '../../src/initiator/core/locks.js';
-import { LockOrderError } from '../../src/util/mutex.js';
+import { SessionLocks } from '../../../src/initiator/core/locks.js';
+import { LockOrderError } from '../../../src/util/mutex.js';
 import { Harness, LUN1, READ10, flush, track } from './harness.js';
 
 describe('session locks', () => {
