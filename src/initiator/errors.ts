@@ -85,3 +85,36 @@ export class UrlError extends TsiscsiError {
     this.name = 'UrlError';
   }
 }
+
+/**
+ * A multipath command found no usable path within its failover time (every path down, failed, or in an
+ * ALUA state that refuses media access: standby, unavailable, offline, transitioning, SPC-4 §5.15.2.4),
+ * or no path of a {@link MultipathSession} could be opened. `errors` holds each path's last error, by
+ * path index; `cause` the error that sent the command looking.
+ */
+export class NoPathError extends ConnectionError {
+  /** The last error of each path, by path index (undefined where a path had none). */
+  readonly errors: readonly (Error | undefined)[];
+  constructor(message: string, errors: readonly (Error | undefined)[], options?: { cause?: unknown }) {
+    super('ERR_NO_PATH', message, options);
+    this.name = 'NoPathError';
+    this.errors = errors;
+  }
+}
+
+/**
+ * The URLs of a multipath session do not reach one logical unit: their Device Identification VPD pages
+ * (SPC-4 §7.8.6) name different devices, or a path names none, or they disagree on the block size. Using
+ * them as paths of one device would mix two disks' blocks, so the path is refused.
+ */
+export class PathIdentityError extends TsiscsiError {
+  /** The path refused (its index among the URLs) and its redacted URL. */
+  readonly path: number;
+  readonly url: string;
+  constructor(path: number, url: string, message: string) {
+    super('ERR_PATH_IDENTITY', message);
+    this.name = 'PathIdentityError';
+    this.path = path;
+    this.url = url;
+  }
+}

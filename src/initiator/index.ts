@@ -1,5 +1,5 @@
 // The initiator's public surface: Session (connect, read, write, inquiry, readCapacity, execute, close),
-// discover(), the bench engine, URL parsing, the errors a caller tells apart, and the socket-free core
+// MultipathSession (the same over several paths of one LU), discover(), the bench engine, URL parsing, the errors a caller tells apart, and the socket-free core
 // (InitiatorCore, LoginExchange, TextExchange, ReconnectPolicy) for those who drive it themselves.
 
 export { Session } from './session.js';
@@ -21,7 +21,26 @@ export {
 } from './options.js';
 export { discover, type DiscoverOptions, type DiscoveredTarget } from './discover.js';
 export { parseIscsiUrl, formatIscsiUrl, redact as redactIscsiUrl, type IscsiUrl, type DigestPreference } from './url.js';
-export { CommandRejectedError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
+export { CommandRejectedError, NoPathError, PathIdentityError, ResidualError, TargetFailureError, TaskManagementError, UrlError } from './errors.js';
+export { MultipathSession } from './multipath/multipath-session.js';
+export {
+  MULTIPATH_DEFAULTS,
+  MULTIPATH_EVENT_TYPES,
+  MULTIPATH_PATH_DEFAULTS,
+  type MultipathCommandOptions,
+  type MultipathEvent,
+  type MultipathEventType,
+  type MultipathExecuteOptions,
+  type MultipathOptions,
+  type MultipathReadOptions,
+  type MultipathStats,
+  type MultipathWriteOptions,
+  type PathSession,
+  type PathStatus,
+  type PathStatusName,
+} from './multipath/options.js';
+export { PathSelector, pathRank, type PathPolicy, type SelectablePath } from './multipath/selector.js';
+export { failoverAction, unitAttentionMovesStates, type FailoverAction } from './multipath/classify.js';
 // Thrown by Session.connect and discover for CHAP options they refuse (a secret too short, RFC 7143 §12.1.3).
 export { ChapConfigError } from '../login/chap.js';
 export { BENCH_PATTERNS, runBench, parseSize, type BenchOptions, type BenchResult, type BenchPattern, type BenchProgress } from './bench.js';

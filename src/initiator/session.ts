@@ -413,6 +413,18 @@ export class Session extends CheckedEventEmitter<SessionEvent> {
   }
 
   /**
+   * While the session has no connection, fails now with `error` every command waiting for one (instead
+   * of re-issuing them on the reconnection, or failing them at the replacement timeout), and every
+   * command submitted until a connection is back. A multipath initiator sends them on another path: at
+   * ErrorRecoveryLevel 0 the reinstated session will not have them (RFC 7143 §6.3.5), so each runs on
+   * one path only. Does nothing while connected.
+   */
+  failQueued(error: Error): void {
+    if (this.#core.connected || this.#closing !== null) return;
+    this.#core.failPending(error);
+  }
+
+  /**
    * Logs out (RFC 7143 §11.14) and closes. Pending commands fail with ConnectionError ERR_SESSION_CLOSED.
    * Idempotent: every call returns the same promise.
    */

@@ -46,6 +46,7 @@ export * from './cdb.js';
 export * from './cdb-blocks.js';
 export * from './cdb-copy.js';
 export * from './cdb-reservations.js';
+export * from './cdb-alua.js';
 export { RangeLock } from './range-lock.js';
 export { TaskSet } from './task-set.js';
 export {
