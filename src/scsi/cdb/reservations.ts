@@ -1,32 +1,34 @@
-// CDB builders and parameter-data parsers for reservations, shared by both ends: SPC-2 RESERVE(10)
-// and RELEASE(10), PERSISTENT RESERVE IN (SPC-4 §6.15) and PERSISTENT RESERVE OUT (SPC-4 §6.16).
+// CDB builders and parameter-data parsers of reservations, shared by both ends: SPC-2 RESERVE and
+// RELEASE, (6) and (10), PERSISTENT RESERVE IN (SPC-4 §6.15) and PERSISTENT RESERVE OUT (SPC-4 §6.16).
 
-import { OP } from './constants.js';
+import { OP } from '../constants.js';
+import { checkUint, newCdb } from './fields.js';
 
-function checkUint(name: string, v: number, max: number, rule: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} ${v} does not fit its field: 0..${max} (${rule})`);
+/** RESERVE(6) (SPC-2 (RESERVE(6))). */
+export function cdbReserve6(): Buffer {
+  return newCdb(OP.RESERVE_6, 6);
+}
+
+/** RELEASE(6) (SPC-2 (RELEASE(6))). */
+export function cdbRelease6(): Buffer {
+  return newCdb(OP.RELEASE_6, 6);
 }
 
 /** RESERVE(10) (SPC-2 §7.22), without third-party reservation. */
 export function cdbReserve10(): Buffer {
-  const b = Buffer.alloc(10);
-  b[0] = OP.RESERVE_10;
-  return b;
+  return newCdb(OP.RESERVE_10, 10);
 }
 
 /** RELEASE(10) (SPC-2 §7.20), without third-party reservation. */
 export function cdbRelease10(): Buffer {
-  const b = Buffer.alloc(10);
-  b[0] = OP.RELEASE_10;
-  return b;
+  return newCdb(OP.RELEASE_10, 10);
 }
 
 /** PERSISTENT RESERVE IN (SPC-4 §6.15) with a service action from PRIN. */
 export function cdbPersistentReserveIn(serviceAction: number, alloc = 8192): Buffer {
   checkUint('SERVICE ACTION', serviceAction, 0x1f, 'SPC-4 §6.15.1');
   checkUint('ALLOCATION LENGTH', alloc, 0xffff, 'SPC-4 §6.15.1');
-  const b = Buffer.alloc(10);
-  b[0] = OP.PERSISTENT_RESERVE_IN;
+  const b = newCdb(OP.PERSISTENT_RESERVE_IN, 10);
   b[1] = serviceAction;
   b.writeUInt16BE(alloc, 7);
   return b;
@@ -54,8 +56,7 @@ export function cdbPersistentReserveOut(
   data.writeBigUInt64BE(params.key ?? 0n, 0);
   data.writeBigUInt64BE(params.saKey ?? 0n, 8);
   data[20] = (params.specIPt === true ? 0x08 : 0) | (params.allTgPt === true ? 0x04 : 0) | (params.aptpl === true ? 0x01 : 0);
-  const cdb = Buffer.alloc(10);
-  cdb[0] = OP.PERSISTENT_RESERVE_OUT;
+  const cdb = newCdb(OP.PERSISTENT_RESERVE_OUT, 10);
   cdb[1] = serviceAction;
   cdb[2] = ((opts.scope ?? 0) << 4) | (opts.type ?? 0);
   cdb.writeUInt32BE(opts.length ?? data.length, 5);
