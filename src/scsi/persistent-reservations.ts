@@ -113,6 +113,7 @@ export class PersistentReservations {
   generation = 0;
   /** Registered I_T nexuses, by nexus id, in registration order. */
   readonly registrations = new Map<string, Registration>();
+  /** The persistent reservation, null when there is none. */
   reservation: Reservation | null = null;
   /** APTPL of the last REGISTER (SPC-4 §5.13.5): the state survives a power loss. */
   aptpl = false;

@@ -230,8 +230,11 @@ export function parseSense(buf: Buffer): ParsedSense {
  * class names the failure on both ends.
  */
 export class CheckConditionError extends ScsiError {
+  /** INFORMATION field of the sense data (e.g. a miscompare offset). */
   readonly information: number | undefined;
+  /** Sense-key specific field pointer (ILLEGAL REQUEST). */
   readonly fieldPointer: FieldPointer | undefined;
+  /** COMMAND-SPECIFIC INFORMATION field (e.g. the segment an EXTENDED COPY stopped at). */
   readonly commandSpecific: number | undefined;
   constructor(
     key: number,

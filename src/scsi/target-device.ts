@@ -47,6 +47,7 @@ export type TaskAborter = (lun: number, nexusIds: readonly string[]) => Promise<
  * routes it by `cmd.lun`; LUNs can be added and removed while commands run.
  */
 export class ScsiTargetDevice implements LuHost {
+  /** The iSCSI target name of these logical units. */
   readonly targetName: string;
   readonly #opts: ScsiTargetDeviceOptions;
   readonly #luns = new Map<number, LogicalUnit>();

@@ -80,6 +80,7 @@ export interface CopyStatus {
   transferCount: number;
 }
 
+/** Parses COPY STATUS data (SPC-4 §6.18.2). */
 export function parseCopyStatus(buf: Buffer): CopyStatus {
   if (buf.length < 12) throw new RangeError('COPY STATUS data shorter than 12 bytes (SPC-4 §6.18.2)');
   return {
@@ -107,6 +108,7 @@ export interface CopyOperatingParameters {
   implementedDescriptors: number[];
 }
 
+/** Parses OPERATING PARAMETERS data (SPC-4 §6.18.4). */
 export function parseCopyOperatingParameters(buf: Buffer): CopyOperatingParameters {
   if (buf.length < 44) throw new RangeError('OPERATING PARAMETERS data shorter than 44 bytes (SPC-4 §6.18.4)');
   const n = buf[43]!;

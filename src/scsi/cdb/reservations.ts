@@ -72,6 +72,7 @@ export interface PrinReadKeys {
   keys: bigint[];
 }
 
+/** Parses READ KEYS parameter data (SPC-4 §6.15.2). */
 export function parsePrinReadKeys(buf: Buffer): PrinReadKeys {
   if (buf.length < 8) throw new RangeError('READ KEYS data shorter than 8 bytes (SPC-4 §6.15.2)');
   const additionalLength = buf.readUInt32BE(4);
@@ -87,6 +88,7 @@ export interface PrinReadReservation {
   reservation: { key: bigint; scope: number; type: number } | null;
 }
 
+/** Parses READ RESERVATION parameter data (SPC-4 §6.15.3). */
 export function parsePrinReadReservation(buf: Buffer): PrinReadReservation {
   if (buf.length < 8) throw new RangeError('READ RESERVATION data shorter than 8 bytes (SPC-4 §6.15.3)');
   const generation = buf.readUInt32BE(0);
@@ -109,6 +111,7 @@ export interface PrinCapabilities {
   typeMask: number;
 }
 
+/** Parses REPORT CAPABILITIES parameter data (SPC-4 §6.15.4). */
 export function parsePrinReportCapabilities(buf: Buffer): PrinCapabilities {
   if (buf.length < 8) throw new RangeError('REPORT CAPABILITIES data shorter than 8 bytes (SPC-4 §6.15.4)');
   return {
@@ -137,6 +140,7 @@ export interface PrinFullStatusEntry {
   name: string | undefined;
 }
 
+/** Parses READ FULL STATUS parameter data (SPC-4 §6.15.5): PRgeneration and one entry per registered I_T nexus. */
 export function parsePrinReadFullStatus(buf: Buffer): { generation: number; entries: PrinFullStatusEntry[] } {
   if (buf.length < 8) throw new RangeError('READ FULL STATUS data shorter than 8 bytes (SPC-4 §6.15.5)');
   const end = Math.min(buf.length, 8 + buf.readUInt32BE(4));
