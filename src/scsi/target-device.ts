@@ -75,7 +75,7 @@ export class ScsiTargetDevice implements LuHost {
    * Creates the logical unit `lun` over `backend` (which it then owns). Every I_T nexus gets
    * REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh, SPC-4 REPORT LUNS) on every LU, the new one included, so
    * an initiator learns of it through whichever LU it talks to next; reporting it through one LU
-   * clears it on all of them for that nexus (LUICLR, see {@link LogicalUnit.takeUnitAttention}).
+   * clears it on all of them for that nexus (LUICLR, see {@link UnitAttentions.take} in unit-attention.ts).
    * A LUN still being removed cannot be added again until its removal has finished.
    */
   add(lun: number, backend: BlockBackend, opts: Partial<Omit<LogicalUnitOptions, 'lun' | 'backend' | 'host'>> = {}): LogicalUnit {

@@ -68,7 +68,7 @@ export interface ScsiResponse {
    *
    * When the Data-Out is short, the SCSI layer acts on the whole blocks received and refuses a
    * trailing partial block (ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT) without
-   * writing anything; see `dataOutBlocks` in sbc.ts for the reasoning.
+   * writing anything; see `dataOutBlocks` in block-io.ts for the reasoning.
    */
   dataOutLength?: number;
 }
