@@ -513,7 +513,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
 
   /**
-   * Removes the LU in three steps (seed 003), each done once whatever the number of calls:
+   * Removes the LU in three steps, each done once whatever the number of calls:
    * 1. new commands are refused with LOGICAL UNIT NOT SUPPORTED, and the ones in flight (running or
    *    queued in the task set) run to completion: every response reaches the command that asked;
    * 2. the owner cleans up: the backend is closed, after which nothing calls it again;
