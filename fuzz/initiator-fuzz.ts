@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { TsiscsiError } from '../src/errors.js';
 import type { SessionOptions } from '../src/initiator/options.js';
 import { Session } from '../src/initiator/session.js';
-import { cdbSynchronizeCache10 } from '../src/scsi/cdb.js';
+import { cdbSynchronizeCache10 } from '../src/scsi/cdb/index.js';
 import { COMMAND_BEHAVIOURS, HOSTILE_BLOCK_SIZE, HostileTarget, LOGIN_BEHAVIOURS, type CommandBehaviour, type HostilePlan, type LoginBehaviour } from './hostile-target.js';
 import { Rng } from './mutate.js';
 import { cliEntry, cpuMeter, fdCount, sampler, settle, type ResourceSample } from './resources.js';

@@ -1,7 +1,7 @@
 // A backend wrapper that injects I/O faults, for tests of the error paths a real disk takes rarely:
 // EIO on reads, writes or flushes of chosen LBAs (MEDIUM ERROR sense), ENOSPC on writes (DATA PROTECT,
 // SPACE ALLOCATION FAILED WRITE PROTECT). The failures look like Node's own errno errors (`code`,
-// `errno`, `syscall`), so the SCSI layer maps them exactly as it maps a real one (src/scsi/sbc.ts).
+// `errno`, `syscall`), so the SCSI layer maps them exactly as it maps a real one (mediumError, src/scsi/block-io.ts).
 //
 // LUN spec: `fault=RULE[+RULE...]`, RULE = KIND[@LBA | @FIRST-LAST | @FIRST-], KIND one of
 // eio (reads, writes and unmaps), eio-read, eio-write, eio-flush, enospc (writes). Without @ a rule

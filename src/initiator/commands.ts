@@ -3,7 +3,7 @@
 // parameter data the target got wrong reported as the target's fault, not as a parser's RangeError.
 
 import { IscsiProtocolError } from '../errors.js';
-import { cdbRead10, cdbRead16, cdbWrite10, cdbWrite16, parseReadCapacity10, parseReadCapacity16 } from '../scsi/cdb.js';
+import { cdbRead10, cdbRead16, cdbWrite10, cdbWrite16, parseReadCapacity10, parseReadCapacity16 } from '../scsi/cdb/index.js';
 import type { Capacity } from './options.js';
 
 /** SBC-3 READ(10)/WRITE(10): a 32-bit LBA and a 16-bit TRANSFER LENGTH. */

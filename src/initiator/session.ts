@@ -10,7 +10,7 @@ import { ConnectionError, TsiscsiError } from '../errors.js';
 import { TmfFunction, TmfResponse } from '../pdu/constants.js';
 import { lunToField } from '../pdu/lun.js';
 import type { TargetPdu } from '../pdu/types.js';
-import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, cdbReportLuns, cdbSynchronizeCache10, cdbTestUnitReady, parseInquiry, parseReportLuns, type StandardInquiry } from '../scsi/cdb.js';
+import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, cdbReportLuns, cdbSynchronizeCache10, cdbTestUnitReady, parseInquiry, parseReportLuns, type StandardInquiry } from '../scsi/cdb/index.js';
 import { ASC, SENSE_KEY, ascName } from '../scsi/constants.js';
 import type { NegotiatedParams } from '../login/policy.js';
 import { CheckedEventEmitter } from '../util/checked-emitter.js';

@@ -1,11 +1,12 @@
-// The shape of one emulated command and the dispatch table (SPDK and tgt do the same: a table
-// keyed by operation code, a second level keyed by service action). Each descriptor carries the
-// CDB usage data that REPORT SUPPORTED OPERATION CODES reports (SPC-4 §6.35, one-command format) and that the
+// Declaring commands and building the dispatch table (SPDK and tgt do the same: a table keyed by
+// operation code, a second level keyed by service action). Each descriptor carries the CDB usage data
+// that REPORT SUPPORTED OPERATION CODES reports (SPC-4 §6.35, one-command format) and that the
 // logical unit also enforces: a bit set in the CDB but clear in the usage data is a reserved or
 // unsupported bit, refused with INVALID FIELD IN CDB pointing at it. One source for both answers.
+// The types of the table are in handler.ts.
 
-import type { LogicalUnit, NexusState } from './logical-unit.js';
-import type { ScsiCommand, ScsiResponse } from './types.js';
+import type { CommandDescriptor, CommandHandler, CommandTable, ServiceActionTable } from './handler.js';
+import type { PrAccess } from './persistent-reservations.js';
 
 /** INQUIRY, REPORT LUNS and REQUEST SENSE neither report nor clear a unit attention (SAM-5, unit attention conditions). */
 export const F_UA_EXEMPT = 1 << 0;
@@ -16,59 +17,31 @@ export const F_MEDIUM = 1 << 2;
 /** Writes the medium: refused with DATA PROTECT on a write-protected LU. */
 export const F_WRITE = 1 << 3;
 
+/** CDB usage data of a 4-byte LOGICAL BLOCK ADDRESS (or other 32-bit) field: every bit evaluated. */
+export const USAGE_LBA4: readonly number[] = [0xff, 0xff, 0xff, 0xff];
+/** CDB usage data of an 8-byte LOGICAL BLOCK ADDRESS field. */
+export const USAGE_LBA8: readonly number[] = [...USAGE_LBA4, ...USAGE_LBA4];
+
+/** GROUP NUMBER: evaluated (and ignored: there are no groups to tell apart). */
+const GROUP = 0x1f;
+
 /**
- * How a command fares from an I_T nexus that does not hold the persistent reservation (SPC-4 §5.13.1,
- * "SPC commands that are allowed in the presence of various reservations"; SBC-3 §4.17, its SBC
- * counterpart):
- * - 'allowed': always (INQUIRY, REPORT LUNS, REQUEST SENSE, READ CAPACITY, PERSISTENT RESERVE IN, ...);
- * - 'read': reads the medium: allowed through Write Exclusive types, refused by Exclusive Access
- *   types unless the nexus is registered under a registrants-only or all-registrants type;
- * - 'info': reads information other than the medium (MODE SENSE, REPORT SUPPORTED OPERATION CODES,
- *   ...): allowed through Write Exclusive types and from every registered nexus (ALLOW COMMANDS 011b);
- * - 'write': everything else: only registrants under registrants-only and all-registrants types.
+ * CDB usage data of the 10-byte block command layout (SBC-3 READ(10)): operation code, byte 1 as
+ * `byte1`, 4-byte LBA, GROUP NUMBER, 2-byte TRANSFER LENGTH, CONTROL.
  */
-export type PrAccess = 'allowed' | 'read' | 'info' | 'write';
-
-/** Handles one command; throws a CheckConditionError to end it in CHECK CONDITION. */
-export type CommandHandler = (
-  lu: LogicalUnit,
-  cmd: ScsiCommand,
-  nexus: NexusState,
-) => Promise<ScsiResponse> | ScsiResponse;
-
-/** One supported command (an operation code, or an operation code and service action). */
-export interface CommandDescriptor {
-  /** T10 name, e.g. 'READ(10)' or 'REPORT SUPPORTED OPERATION CODES'. */
-  readonly name: string;
-  readonly opcode: number;
-  /** The service action, for operation codes that have them (SPC-4, service actions). */
-  readonly serviceAction: number | undefined;
-  readonly cdbLength: number;
-  /** CDB USAGE DATA (SPC-4 §6.35, one-command format): byte 0 the opcode, then a one for every bit evaluated. */
-  readonly usage: Uint8Array;
-  readonly flags: number;
-  readonly handler: CommandHandler;
-  /**
-   * SPDTL of the command's Data-Out (RFC 7143 §11.4.5.1) from its CDB, for commands that take
-   * Data-Out; reported with every response so the transport can compute residuals.
-   */
-  readonly dataOut: ((cdb: Buffer, blockSize: number) => number) | undefined;
-  /** Recommended command timeout in seconds, for the RCTD timeouts descriptor (SPC-4 §6.35). */
-  readonly timeout: number;
-  /** Its class against a persistent reservation held by another I_T nexus; a function when the CDB decides. */
-  readonly pr: PrAccess | ((cdb: Buffer) => PrAccess);
+export function usage10(opcode: number, byte1: number): number[] {
+  return [opcode, byte1, ...USAGE_LBA4, GROUP, 0xff, 0xff, 0];
 }
 
-/** The second dispatch level for an operation code with service actions. */
-export interface ServiceActionTable {
-  readonly name: string;
-  readonly opcode: number;
-  /** Indexed by the 5-bit SERVICE ACTION field (CDB byte 1, bits 4..0). */
-  readonly serviceActions: (CommandDescriptor | undefined)[];
+/** CDB usage data of the 12-byte block command layout (SBC-3 READ(12)): 4-byte LBA, 4-byte TRANSFER LENGTH, GROUP NUMBER. */
+export function usage12(opcode: number, byte1: number): number[] {
+  return [opcode, byte1, ...USAGE_LBA4, ...USAGE_LBA4, GROUP, 0];
 }
 
-/** Entries indexed by operation code. */
-export type CommandTable = readonly (CommandDescriptor | ServiceActionTable | undefined)[];
+/** CDB usage data of the 16-byte block command layout (SBC-3 READ(16)): 8-byte LBA, 4-byte TRANSFER LENGTH, GROUP NUMBER. */
+export function usage16(opcode: number, byte1: number): number[] {
+  return [opcode, byte1, ...USAGE_LBA8, ...USAGE_LBA4, GROUP, 0];
+}
 
 /** Declares a command. `usage` is its CDB usage data from byte 0 to the CONTROL byte. */
 export function command(

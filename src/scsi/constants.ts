@@ -108,6 +108,14 @@ export const XCOPY_SA = {
   FAILED_SEGMENT_DETAILS: 0x04,
 } as const;
 
+/** Descriptor type codes of the EXTENDED COPY parameter list this code builds and accepts (SPC-4 §6.4.5, §6.4.6). */
+export const XCOPY_DESCRIPTOR = {
+  /** Block device to block device segment descriptor (SPC-4 §6.4.5.5). */
+  BLOCK_TO_BLOCK: 0x02,
+  /** Identification descriptor CSCD descriptor (SPC-4 §6.4.6.1). */
+  IDENTIFICATION_CSCD: 0xe4,
+} as const;
+
 /** Service actions of MAINTENANCE IN (SPC-4 §6.35, §6.36). */
 export const MI = {
   REPORT_TARGET_PORT_GROUPS: 0x0a,
@@ -252,6 +260,38 @@ export const VERSION_DESCRIPTOR = {
 
 /** SCSI protocol identifiers (SPC-4 protocol identifier values); iSCSI is 5. */
 export const PROTOCOL_ID_ISCSI = 5;
+
+/** Supported VPD Pages (SPC-4, Supported VPD Pages VPD page). */
+export const VPD_SUPPORTED_PAGES = 0x00;
+/** Unit Serial Number (SPC-4, Unit Serial Number VPD page). */
+export const VPD_UNIT_SERIAL_NUMBER = 0x80;
+/** Device Identification (SPC-4, Device Identification VPD page). */
+export const VPD_DEVICE_IDENTIFICATION = 0x83;
+/** Third-party Copy (SPC-4 §7.8.17), when the LU has a copy manager. */
+export const VPD_THIRD_PARTY_COPY = 0x8f;
+/** Block Limits (SBC-3 §6.5, Block Limits VPD page). */
+export const VPD_BLOCK_LIMITS = 0xb0;
+/** Block Device Characteristics (SBC-3 §6.5, Block Device Characteristics VPD page). */
+export const VPD_BLOCK_DEVICE_CHARACTERISTICS = 0xb1;
+/** Logical Block Provisioning (SBC-3 §6.5, Logical Block Provisioning VPD page). */
+export const VPD_LOGICAL_BLOCK_PROVISIONING = 0xb2;
+
+/** CODE SET of a designation descriptor (SPC-4 §7.8, Device Identification VPD page). */
+export const CODE_SET = { BINARY: 1, ASCII: 2, UTF8: 3 } as const;
+/** ASSOCIATION of a designation descriptor (SPC-4 §7.8, Device Identification VPD page): what it designates. */
+export const ASSOCIATION = { LOGICAL_UNIT: 0, TARGET_PORT: 1, TARGET_DEVICE: 2 } as const;
+/** DESIGNATOR TYPE of a designation descriptor (SPC-4 §7.8, Device Identification VPD page). */
+export const DESIGNATOR_TYPE = {
+  VENDOR_SPECIFIC: 0x0,
+  T10_VENDOR_ID: 0x1,
+  EUI_64: 0x2,
+  NAA: 0x3,
+  RELATIVE_TARGET_PORT: 0x4,
+  TARGET_PORT_GROUP: 0x5,
+  LOGICAL_UNIT_GROUP: 0x6,
+  MD5_LOGICAL_UNIT: 0x7,
+  SCSI_NAME_STRING: 0x8,
+} as const;
 
 const STATUS_NAMES = new Map<number, string>([
   [STATUS.GOOD, 'GOOD'],

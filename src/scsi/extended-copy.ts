@@ -7,108 +7,20 @@
 // event loop between chunks; destination blocks are written under a shared range lock like any
 // write. Held results are per I_T nexus and go with it (nexus loss) or with a reset.
 
-import { command, F_MEDIUM, F_WRITE, type CommandDescriptor } from './command.js';
-import { ASC, OP, SENSE_KEY, STATUS, XCOPY_SA } from './constants.js';
-import type { LogicalUnit } from './logical-unit.js';
-import { FUA, mediumError, NO_FUA } from './sbc.js';
+import { inChunks, mediumError, writeOptions } from './block-io.js';
+import { readU64, truncate } from './cdb/fields.js';
+import { command, F_MEDIUM, F_WRITE } from './command.js';
+import { ASC, ASSOCIATION, DESIGNATOR_TYPE, OP, SENSE_KEY, STATUS, XCOPY_DESCRIPTOR, XCOPY_SA } from './constants.js';
+import { COPY_DONE, COPY_FAILED, XCOPY_LIMITS, type CopyRecord } from './copy-results.js';
+import type { CommandDescriptor, LuContext } from './handler.js';
+import { t10VendorIdDesignator } from './inquiry.js';
 import { CheckConditionError, illegalRequest, invalidFieldInCdb, invalidFieldInParameterList } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { throwIfAborted, truncate, u64, yieldToLoop } from './util.js';
-
-/** Copy manager limits, reported by OPERATING PARAMETERS and VPD 8Fh and enforced. */
-export const XCOPY_LIMITS = {
-  /** CSCD (target) descriptors per command: a source and a destination. */
-  maxTargetDescriptors: 2,
-  maxSegmentDescriptors: 16,
-  /** Bytes of target plus segment descriptors. */
-  maxDescriptorListLength: 1024,
-  /** No inline or embedded data is accepted. */
-  maxInlineDataLength: 0,
-  /** EXTENDED COPY commands processed at once per LU; one more is refused with INSUFFICIENT RESOURCES. */
-  totalConcurrentCopies: 16,
-  /** Completed copies whose status a nexus may retrieve; older ones are dropped first. */
-  heldResultsPerNexus: 32,
-} as const;
 
 /** Descriptor type codes this copy manager implements. */
-const SEG_BLOCK_TO_BLOCK = 0x02;
-const CSCD_IDENTIFICATION = 0xe4;
-const IMPLEMENTED_DESCRIPTORS = [SEG_BLOCK_TO_BLOCK, CSCD_IDENTIFICATION];
+const IMPLEMENTED_DESCRIPTORS = [XCOPY_DESCRIPTOR.BLOCK_TO_BLOCK, XCOPY_DESCRIPTOR.IDENTIFICATION_CSCD];
 const CSCD_LENGTH = 32;
 const B2B_LENGTH = 0x1c;
-
-/** COPY MANAGER STATUS (SPC-4 §6.18.2). */
-const COPY_RUNNING = 0x00;
-const COPY_DONE = 0x01;
-const COPY_FAILED = 0x02;
-
-interface CopyRecord {
-  readonly listId: number;
-  status: number;
-  segmentsProcessed: number;
-  /** Bytes written to destinations so far. */
-  bytes: number;
-  /** The CHECK CONDITION that ended a failed copy (FAILED SEGMENT DETAILS). */
-  sense: Buffer | null;
-}
-
-/** Held EXTENDED COPY results of one logical unit, by I_T nexus then LIST IDENTIFIER, and the copies running. */
-export class CopyResults {
-  readonly #byNexus = new Map<string, Map<number, CopyRecord>>();
-  #running = 0;
-
-  /** EXTENDED COPY commands in progress on the LU. */
-  get running(): number {
-    return this.#running;
-  }
-
-  get(nexusId: string, listId: number): CopyRecord | undefined {
-    return this.#byNexus.get(nexusId)?.get(listId);
-  }
-
-  /**
-   * Starts a copy: a copy with the same list identifier still running is OPERATION IN PROGRESS, one
-   * beyond TOTAL CONCURRENT COPIES is INSUFFICIENT RESOURCES. Pair with {@link end}.
-   */
-  begin(nexusId: string, listId: number): CopyRecord {
-    if (this.#running >= XCOPY_LIMITS.totalConcurrentCopies) throw illegalRequest(ASC.INSUFFICIENT_RESOURCES);
-    let m = this.#byNexus.get(nexusId);
-    if (m === undefined) {
-      m = new Map();
-      this.#byNexus.set(nexusId, m);
-    }
-    if (m.get(listId)?.status === COPY_RUNNING) throw illegalRequest(ASC.OPERATION_IN_PROGRESS);
-    m.delete(listId);
-    if (m.size >= XCOPY_LIMITS.heldResultsPerNexus) {
-      for (const [id, r] of m) {
-        if (r.status !== COPY_RUNNING) {
-          m.delete(id);
-          break;
-        }
-      }
-    }
-    const rec: CopyRecord = { listId, status: COPY_RUNNING, segmentsProcessed: 0, bytes: 0, sense: null };
-    m.set(listId, rec);
-    this.#running++;
-    return rec;
-  }
-
-  /** A copy started by {@link begin} has ended. */
-  end(): void {
-    this.#running--;
-  }
-
-  /** Forgets a record (LIST ID USAGE 10b or 11b: nothing is held once the command ends). */
-  drop(nexusId: string, listId: number): void {
-    this.#byNexus.get(nexusId)?.delete(listId);
-  }
-
-  /** Discards the held results of one nexus, or of all (SPC-4 §5.16.4: resets and I_T nexus loss). */
-  discard(nexusId?: string): void {
-    if (nexusId === undefined) this.#byNexus.clear();
-    else this.#byNexus.delete(nexusId);
-  }
-}
 
 function copyAborted(ascAscq: number, segment: number, message: string): CheckConditionError {
   // SPC-4 §6.4.3: COPY ABORTED; COMMAND-SPECIFIC INFORMATION holds the segment being processed.
@@ -116,21 +28,18 @@ function copyAborted(ascAscq: number, segment: number, message: string): CheckCo
 }
 
 /** The logical unit of this target a CSCD identification descriptor names (SPC-4 §6.4.6.1), if any. */
-function findLogicalUnit(lu: LogicalUnit, d: Buffer): LogicalUnit | undefined {
+function findLogicalUnit(lu: LuContext, d: Buffer): LuContext | undefined {
   // Bytes 4..23: a designation descriptor; only logical-unit associated NAA and T10 vendor ID ones name an LU.
   const assoc = (d[5]! >> 4) & 0x03;
   const type = d[5]! & 0x0f;
   const len = d[7]!;
-  if (assoc !== 0 || len > 20) return undefined;
+  if (assoc !== ASSOCIATION.LOGICAL_UNIT || len > 20) return undefined;
   const value = d.subarray(8, 8 + len);
   for (const other of lu.host.logicalUnits()) {
     if (other.removed) continue;
     const id = other.identity;
-    if (type === 3 && value.equals(id.naa)) return other;
-    if (type === 1) {
-      const t10 = Buffer.concat([Buffer.from(id.vendor.padEnd(8, ' ').slice(0, 8), 'latin1'), Buffer.from(id.serial, 'latin1')]);
-      if (value.equals(t10)) return other;
-    }
+    if (type === DESIGNATOR_TYPE.NAA && value.equals(id.naa)) return other;
+    if (type === DESIGNATOR_TYPE.T10_VENDOR_ID && value.equals(t10VendorIdDesignator(id))) return other;
   }
   return undefined;
 }
@@ -165,7 +74,7 @@ function parseParameterList(p: Buffer, len: number): { listId: number; usage: nu
   for (let i = 0; i < nCscd; i++) {
     const off = 16 + i * CSCD_LENGTH;
     const d = p.subarray(off, off + CSCD_LENGTH);
-    if (d[0] !== CSCD_IDENTIFICATION) throw illegalRequest(ASC.UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE);
+    if (d[0] !== XCOPY_DESCRIPTOR.IDENTIFICATION_CSCD) throw illegalRequest(ASC.UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE);
     // PERIPHERAL DEVICE TYPE 00h (block); LU ID TYPE is ignored (SPC-4) and NUL is obsolete.
     if ((d[1]! & 0x1f) !== 0) throw invalidFieldInParameterList(off + 1, 4);
     cscds.push(d);
@@ -177,15 +86,15 @@ function parseParameterList(p: Buffer, len: number): { listId: number; usage: nu
     if (off + 4 > segStart + sdll) throw invalidFieldInParameterList(off);
     const type = p[off]!;
     const dlen = 4 + p.readUInt16BE(off + 2);
-    if (type !== SEG_BLOCK_TO_BLOCK) throw illegalRequest(ASC.UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE);
+    if (type !== XCOPY_DESCRIPTOR.BLOCK_TO_BLOCK) throw illegalRequest(ASC.UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE);
     if (dlen !== B2B_LENGTH || off + dlen > segStart + sdll) throw invalidFieldInParameterList(off + 2);
     segments.push({
       index: segments.length,
       src: p.readUInt16BE(off + 4),
       dst: p.readUInt16BE(off + 6),
       blocks: p.readUInt16BE(off + 10),
-      srcLba: u64(p, off + 12),
-      dstLba: u64(p, off + 20),
+      srcLba: readU64(p, off + 12),
+      dstLba: readU64(p, off + 20),
     });
     off += dlen;
   }
@@ -193,8 +102,8 @@ function parseParameterList(p: Buffer, len: number): { listId: number; usage: nu
 }
 
 /** Copies one block-to-block segment a chunk at a time (SPC-4 §6.4.5.5). */
-async function copySegment(lu: LogicalUnit, cmd: ScsiCommand, cscds: Buffer[], s: Segment, rec: CopyRecord): Promise<void> {
-  const resolve = (i: number): LogicalUnit => {
+async function copySegment(lu: LuContext, cmd: ScsiCommand, cscds: Buffer[], s: Segment, rec: CopyRecord): Promise<void> {
+  const resolve = (i: number): LuContext => {
     const d = cscds[i];
     if (d === undefined) throw copyAborted(ASC.UNREACHABLE_COPY_TARGET, s.index, `segment ${s.index} names CSCD descriptor ${i} of ${cscds.length}`);
     const target = findLogicalUnit(lu, d);
@@ -221,12 +130,7 @@ async function copySegment(lu: LogicalUnit, cmd: ScsiCommand, cscds: Buffer[], s
   const buf = Buffer.allocUnsafe(chunk * bs);
   const release = dst.rangeLock.tryAcquireShared(s.dstLba, s.blocks) ?? (await dst.rangeLock.acquireShared(s.dstLba, s.blocks, cmd.signal));
   try {
-    for (let done = 0; done < s.blocks; ) {
-      if (done !== 0) {
-        await yieldToLoop();
-        throwIfAborted(cmd.signal);
-      }
-      const n = Math.min(chunk, s.blocks - done);
+    await inChunks(s.blocks, chunk, cmd.signal, async (done, n) => {
       const view = n === chunk ? buf : buf.subarray(0, n * bs);
       try {
         await src.backend.read(s.srcLba + done, n, view, cmd.signal);
@@ -234,20 +138,19 @@ async function copySegment(lu: LogicalUnit, cmd: ScsiCommand, cscds: Buffer[], s
         throw mediumError(e, 'read');
       }
       try {
-        await dst.backend.write(s.dstLba + done, view, dst.mode.wce ? NO_FUA : FUA, cmd.signal);
+        await dst.backend.write(s.dstLba + done, view, writeOptions(dst.mode, false), cmd.signal);
       } catch (e) {
         throw mediumError(e, 'write');
       }
-      done += n;
       rec.bytes += n * bs;
-    }
+    });
   } finally {
     release();
   }
 }
 
 /** EXTENDED COPY (LID1), SPC-4 §6.4. */
-async function extendedCopy(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function extendedCopy(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const len = cmd.cdb.readUInt32BE(10);
   // A PARAMETER LIST LENGTH of zero is not an error: nothing is copied.
   if (len === 0) return { status: STATUS.GOOD };
@@ -279,14 +182,14 @@ async function extendedCopy(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResp
 // RECEIVE COPY RESULTS
 
 /** The held record for the LIST IDENTIFIER of the CDB; none is INVALID FIELD IN CDB (SPC-4 §6.18.2). */
-function heldRecord(lu: LogicalUnit, cmd: ScsiCommand): CopyRecord {
+function heldRecord(lu: LuContext, cmd: ScsiCommand): CopyRecord {
   const rec = lu.copyResults.get(cmd.nexus.id, cmd.cdb[2]!);
   if (rec === undefined) throw invalidFieldInCdb(2);
   return rec;
 }
 
 /** COPY STATUS (SPC-4 §6.18.2). */
-function copyStatus(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function copyStatus(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const rec = heldRecord(lu, cmd);
   const data = Buffer.alloc(12);
   data.writeUInt32BE(8, 0);
@@ -305,7 +208,7 @@ function copyStatus(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
 }
 
 /** FAILED SEGMENT DETAILS (SPC-4 §6.18.5): the status and sense a failed copy ended with. */
-function failedSegmentDetails(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function failedSegmentDetails(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const rec = heldRecord(lu, cmd);
   const sense = rec.status === COPY_FAILED && rec.sense !== null ? rec.sense : Buffer.alloc(0);
   const data = Buffer.alloc(60 + sense.length);
@@ -317,7 +220,7 @@ function failedSegmentDetails(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
 }
 
 /** OPERATING PARAMETERS (SPC-4 §6.18.4). */
-function operatingParameters(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function operatingParameters(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const data = Buffer.alloc(44 + IMPLEMENTED_DESCRIPTORS.length);
   data.writeUInt32BE(data.length - 4, 0);
   data[4] = 0x01; // SNLID: LIST ID USAGE 11b (no list identifier) is supported
@@ -339,7 +242,7 @@ function operatingParameters(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
 }
 
 /** Bytes one segment may move: NUMBER OF BLOCKS is 16 bits. */
-function maxSegmentLength(lu: LogicalUnit): number {
+function maxSegmentLength(lu: LuContext): number {
   return 0xffff * lu.blockSize;
 }
 
@@ -357,7 +260,7 @@ function tpcDescriptor(type: number, body: Buffer): Buffer {
 }
 
 /** The body of VPD page 8Fh: supported commands, parameter data, supported descriptors, general copy operations. */
-export function thirdPartyCopyDescriptors(lu: LogicalUnit): Buffer {
+export function thirdPartyCopyDescriptors(lu: LuContext): Buffer {
   // Supported Commands (0001h): EXTENDED COPY LID1; RECEIVE COPY RESULTS with its service actions.
   const rcr = [XCOPY_SA.COPY_STATUS, XCOPY_SA.OPERATING_PARAMETERS, XCOPY_SA.FAILED_SEGMENT_DETAILS];
   const cmds = Buffer.from([OP.EXTENDED_COPY, 1, XCOPY_SA.EXTENDED_COPY_LID1, OP.RECEIVE_COPY_RESULTS, rcr.length, ...rcr]);

@@ -1,5 +1,5 @@
 // The SCSI layer shared by both ends: constants, sense data, CDB builders and parsers; and, for the
-// target, the logical unit emulation and the LUN map of a target.
+// target, the logical unit emulation and the SCSI target device holding a target's logical units.
 
 export type {
   ItNexus,
@@ -42,27 +42,27 @@ export {
   type ParsedSense,
   type SenseInit,
 } from './sense.js';
-export * from './cdb.js';
-export * from './cdb-blocks.js';
-export * from './cdb-copy.js';
-export * from './cdb-reservations.js';
-export * from './cdb-alua.js';
+export * from './cdb/index.js';
 export { RangeLock } from './range-lock.js';
 export { TaskSet } from './task-set.js';
-export {
-  LogicalUnit,
-  STANDARD_COMMAND_TABLE,
-  type LogicalUnitLimits,
-  type LogicalUnitOptions,
-  type LuCapabilities,
-  type LuHost,
-  type LuResetKind,
-  type NexusState,
-  type TaskManagementEvent,
-} from './logical-unit.js';
+export { LogicalUnit, type LogicalUnitOptions, type LuResetKind, type TaskManagementEvent } from './logical-unit.js';
+export { STANDARD_COMMAND_TABLE } from './standard-commands.js';
+export type {
+  CommandDescriptor,
+  CommandHandler,
+  CommandTable,
+  LogicalUnitLimits,
+  LuCapabilities,
+  LuContext,
+  LuHost,
+  ModeState,
+  NexusState,
+  SupportedTmfs,
+} from './handler.js';
 export { ScsiTargetDevice, type ScsiTargetDeviceOptions, type TargetResetKind, type TaskAborter } from './target-device.js';
 export {
   PersistentReservations,
+  type PrAccess,
   type PrEffects,
   type PrSnapshot,
   type ProutParameters,
@@ -70,16 +70,5 @@ export {
   type Reservation,
 } from './persistent-reservations.js';
 export { deriveNaa, deriveSerial, parseNaa, type LuIdentity } from './inquiry.js';
-export { DEFAULT_TMFS, type SupportedTmfs } from './spc.js';
-export {
-  command,
-  F_MEDIUM,
-  F_RESERVATION_EXEMPT,
-  F_UA_EXEMPT,
-  F_WRITE,
-  type CommandDescriptor,
-  type PrAccess,
-  type CommandHandler,
-  type CommandTable,
-} from './command.js';
-export type { ModeState } from './mode.js';
+export { DEFAULT_TMFS } from './spc.js';
+export { command, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, F_WRITE } from './command.js';

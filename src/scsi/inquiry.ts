@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { VERSION_DESCRIPTOR } from './constants.js';
-import { asciiField } from './util.js';
+import { asciiField } from './cdb/fields.js';
 
 /** What identifies a logical unit in INQUIRY and VPD pages. */
 export interface LuIdentity {
@@ -70,9 +70,45 @@ export function parseNaa(hex: string): Buffer {
   return b;
 }
 
+/**
+ * The T10 vendor ID based designator of a logical unit (SPC-4, T10 vendor ID designator): the 8-byte
+ * VENDOR IDENTIFICATION, then the serial number as the vendor specific identifier. VPD 83h reports
+ * it; EXTENDED COPY finds a logical unit by it.
+ */
+export function t10VendorIdDesignator(id: LuIdentity): Buffer {
+  return Buffer.concat([Buffer.from(id.vendor.padEnd(8, ' ').slice(0, 8), 'latin1'), Buffer.from(id.serial, 'latin1')]);
+}
+
 /** A serial number derived like the NAA designator: 16 hex digits, stable per target name and LUN. */
 export function deriveSerial(targetName: string, lun: number): string {
   return digest(targetName, lun).toString('hex', 16, 24);
+}
+
+/** The identity a logical unit's options give; what is absent is the default or derived. */
+export interface LuIdentityOptions {
+  /** iSCSI target name: with the LUN it seeds the derived NAA designator and serial number. */
+  targetName?: string;
+  vendor?: string;
+  product?: string;
+  revision?: string;
+  /** Unit serial number (VPD 80h); derived from the target name and LUN when absent. */
+  serial?: string;
+  /** Explicit NAA designator as hex (32 digits for NAA 6); derived when absent. */
+  naa?: string;
+  /** IEEE company ID for the derived NAA 6 designator. */
+  ieeeCompanyId?: number;
+}
+
+/** The identity of logical unit `lun`: the options' fields, the defaults, and the serial and NAA derived stably. */
+export function luIdentity(lun: number, o: LuIdentityOptions): LuIdentity {
+  const targetName = o.targetName ?? 'iqn.2024-01.io.tsiscsi:target';
+  return {
+    vendor: o.vendor ?? DEFAULT_VENDOR,
+    product: o.product ?? DEFAULT_PRODUCT,
+    revision: o.revision ?? DEFAULT_REVISION,
+    serial: o.serial ?? deriveSerial(targetName, lun),
+    naa: o.naa !== undefined ? parseNaa(o.naa) : deriveNaa(targetName, lun, o.ieeeCompanyId),
+  };
 }
 
 /** Fields of standard INQUIRY data that vary between logical units. */

@@ -1,136 +1,45 @@
 // A logical unit (SAM-5, logical unit) over a block backend: dispatches each command through the command
-// table, keeps the per-I_T-nexus unit attention queues (SAM-5, unit attention conditions), the task set (SAM-5, task attributes),
-// SPC-2 and persistent reservations (with APTPL state in a sidecar beside the medium), the copy
-// manager's held results, removable-medium state and mode parameters, and turns failures into sense.
+// table after the SAM-5 checks (unit attention, CDB fields, reservations, medium), runs it in the task
+// set (SAM-5, task attributes), turns failures into sense, and owns the state its handlers change
+// (LuContext, handler.ts): unit attentions (unit-attention.ts), SPC-2 and persistent reservations
+// (APTPL state in a sidecar beside the medium), held copy results, removable-medium state and mode
+// parameters, with the resets and TMFs that change them.
 
-import { AbortError, ScsiError } from '../errors.js';
+import { ScsiError } from '../errors.js';
 import type { BlockBackend, SidecarStore } from '../backend/types.js';
-import {
-  buildCommandTable,
-  F_MEDIUM,
-  F_RESERVATION_EXEMPT,
-  F_UA_EXEMPT,
-  listCommands,
-  type CommandDescriptor,
-  type CommandTable,
-} from './command.js';
-import { ASC, OP, SENSE_KEY, STATUS } from './constants.js';
-import { COPY_COMMANDS, CopyResults } from './extended-copy.js';
-import {
-  DEFAULT_PRODUCT,
-  DEFAULT_REVISION,
-  DEFAULT_VENDOR,
-  deriveNaa,
-  deriveSerial,
-  parseNaa,
-  type LuIdentity,
-} from './inquiry.js';
-import type { ModeState } from './mode.js';
+import { MAX_LUN } from '../pdu/lun.js';
+import { abortError, isAbort } from './block-io.js';
+import { capabilitiesOf, exponentOf, resolveLimits } from './capabilities.js';
+import { buildCommandTable, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, listCommands } from './command.js';
+import { ASC, SENSE_KEY, STATUS } from './constants.js';
+import { CopyResults } from './copy-results.js';
+import type {
+  CommandDescriptor,
+  CommandTable,
+  LogicalUnitLimits,
+  LuCapabilities,
+  LuContext,
+  LuHost,
+  ModeState,
+  NexusState,
+  SupportedTmfs,
+} from './handler.js';
+import { luIdentity, type LuIdentity, type LuIdentityOptions } from './inquiry.js';
 import { PersistentReservations, type PrEffects } from './persistent-reservations.js';
-import { PROVISIONING_COMMANDS } from './provisioning.js';
 import { RangeLock } from './range-lock.js';
-import { RESERVATION_COMMANDS } from './reservations.js';
-import { ATOMIC_COMMANDS } from './sbc-atomic.js';
-import { SBC_COMMANDS } from './sbc.js';
-import { buildSense, CheckConditionError, invalidFieldInCdb } from './sense.js';
-import { DEFAULT_TMFS, SPC_COMMANDS, type SupportedTmfs } from './spc.js';
+import { CheckConditionError, invalidFieldInCdb, senseData } from './sense.js';
+import { DEFAULT_TMFS } from './spc.js';
+import { OP_NAMES, STANDARD_COMMAND_TABLE, STANDARD_COMMANDS } from './standard-commands.js';
 import { TaskSet } from './task-set.js';
 import type { ItNexus, LogicalUnitHandle, ScsiCommand, ScsiResponse, TmfType } from './types.js';
+import { UnitAttentions } from './unit-attention.js';
 
-/** What a logical unit keeps per I_T nexus. */
-export interface NexusState {
-  /** The nexus key, {@link ItNexus.id}. */
-  readonly id: string;
-  /** Pending unit attention conditions, oldest first, each `asc << 8 | ascq`. */
-  readonly ua: number[];
-  /** PREVENT ALLOW MEDIUM REMOVAL state of this nexus (SBC-3 PREVENT ALLOW MEDIUM REMOVAL). */
-  prevent: boolean;
-  /** Tasks of this nexus admitted to the task set and not finished. */
-  inflight: number;
-  /** The nexus was lost (logout, connection drop, reset) and has not come back. */
-  lost: boolean;
-}
-
-/**
- * What a logical unit needs from the SCSI target device that owns it: the I_T nexuses a broadcast
- * unit attention must reach and the LUN inventory. A standalone LU is its own host.
- */
-export interface LuHost {
-  /** Ids of every live I_T nexus of the target (SAM-5, unit attention conditions: UAs go to "every I_T nexus"). */
-  nexusIds(): Iterable<string>;
-  /** LUNs for REPORT LUNS. */
-  luns(): number[];
-  /** An I_T nexus was seen (again) by a logical unit. */
-  noteNexus(nexus: ItNexus): void;
-  /** REPORT LUNS ran on `nexusId`: clear its REPORTED LUNS DATA HAS CHANGED conditions. */
-  reportedLuns(nexusId: string): void;
-  /** The logical units of the target (EXTENDED COPY finds its source and destination among them). */
-  logicalUnits(): Iterable<LogicalUnit>;
-  /**
-   * Aborts every task of these I_T nexuses on LUN `lun` as ABORT TASK SET from each would (PREEMPT
-   * AND ABORT, SPC-4 §5.13.11.2.5); resolves once they have ended. Absent: nobody can abort them.
-   */
-  abortTasks?(lun: number, nexusIds: readonly string[]): Promise<void>;
-}
-
-/** Size limits reported in the Block Limits VPD page (SBC-3 §6.5, Block Limits VPD page) and enforced. */
-export interface LogicalUnitLimits {
-  /** MAXIMUM TRANSFER LENGTH in blocks for READ, WRITE, VERIFY with BYTCHK=1. */
-  maxTransferLength: number;
-  /** OPTIMAL TRANSFER LENGTH in blocks. */
-  optimalTransferLength: number;
-  /** Nominal cache for PRE-FETCH: CONDITION MET up to this many blocks, GOOD beyond. */
-  prefetchBlocks: number;
-  /** Blocks read per step of a long VERIFY before yielding to the event loop. */
-  verifyChunkBlocks: number;
-  /** MAXIMUM COMPARE AND WRITE LENGTH, reported once COMPARE AND WRITE is in the command table. */
-  maxCompareAndWriteLength: number;
-  /** MAXIMUM UNMAP LBA COUNT, reported once UNMAP is in the command table. */
-  maxUnmapLbaCount: number;
-  /** MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT, likewise. */
-  maxUnmapBlockDescriptorCount: number;
-  /** MAXIMUM WRITE SAME LENGTH, reported once WRITE SAME is in the command table. */
-  maxWriteSameLength: number;
-  /** MAXIMUM ATOMIC TRANSFER LENGTH of WRITE ATOMIC(16), at most maxTransferLength. */
-  maxAtomicTransferLength: number;
-}
-
-/** What the LU can do, derived from its command table and its backend: VPD B0h/B2h tell this truth. */
-export interface LuCapabilities {
-  readonly unmap: boolean;
-  readonly writeSame: boolean;
-  readonly writeSameUnmap10: boolean;
-  readonly writeSameUnmap16: boolean;
-  readonly compareAndWrite: boolean;
-  /** LBPME (SBC-3 READ CAPACITY(16)): logical block provisioning management is implemented. */
-  readonly lbpme: boolean;
-  /** LBPRZ: deallocated blocks read back as zeros (every backend promises this for `unmap`). */
-  readonly lbprz: boolean;
-  /** ANC_SUP: UNMAP and WRITE SAME can anchor blocks (mapped, zeroed) as well as deallocate them. */
-  readonly anchor: boolean;
-  /** WRITE ATOMIC(16) is in the command table: the atomic fields of VPD B0h are reported. */
-  readonly writeAtomic: boolean;
-  /** EXTENDED COPY is in the command table: 3PC in INQUIRY, VPD 8Fh. */
-  readonly thirdPartyCopy: boolean;
-}
-
-/** Options of {@link LogicalUnit}. */
-export interface LogicalUnitOptions {
+/** Options of {@link LogicalUnit}; the identity fields (target name, vendor, serial, NAA, ...) are {@link LuIdentityOptions}. */
+export interface LogicalUnitOptions extends LuIdentityOptions {
   /** The LUN, 0..16383 (single-level peripheral or flat addressing, SAM-5 §4.6). */
   lun: number;
   /** The store of blocks. The LU owns it: {@link LogicalUnit.remove} closes it. */
   backend: BlockBackend;
-  /** iSCSI target name: with the LUN it seeds the derived NAA designator and serial number. */
-  targetName?: string;
-  vendor?: string;
-  product?: string;
-  revision?: string;
-  /** Unit serial number (VPD 80h); derived from the target name and LUN when absent. */
-  serial?: string;
-  /** Explicit NAA designator as hex (32 digits for NAA 6); derived when absent. */
-  naa?: string;
-  /** IEEE company ID for the derived NAA 6 designator. */
-  ieeeCompanyId?: number;
   /** Refuse every write path with DATA PROTECT even if the backend could write. */
   readOnly?: boolean;
   /** RMB=1: the medium can be ejected with START STOP UNIT LOEJ=1. */
@@ -174,61 +83,12 @@ export interface TaskManagementEvent {
 /** The resets and TMF side effects a logical unit applies (SAM-5 resets and §7). */
 export type LuResetKind = 'logical-unit-reset' | 'target-warm-reset' | 'target-cold-reset' | 'i-t-nexus-reset' | 'clear-task-set';
 
-/** At most this many unit attentions wait per nexus; SAM-5 lets a device server drop more. */
-const UA_QUEUE_MAX = 16;
-/** Lost nexuses whose I_T NEXUS LOSS OCCURRED condition is kept for their return. */
-const LOST_NEXUS_MAX = 1024;
-
-const OP_NAMES = new Map<number, string>([
-  [OP.SERVICE_ACTION_IN_16, 'SERVICE ACTION IN(16)'],
-  [OP.MAINTENANCE_IN, 'MAINTENANCE IN'],
-  [OP.PERSISTENT_RESERVE_IN, 'PERSISTENT RESERVE IN'],
-  [OP.PERSISTENT_RESERVE_OUT, 'PERSISTENT RESERVE OUT'],
-  [OP.EXTENDED_COPY, 'EXTENDED COPY'],
-  [OP.RECEIVE_COPY_RESULTS, 'RECEIVE COPY RESULTS'],
-]);
-
-/** Every standard command: SPC-4 primary and reservation commands, SBC-3 block and provisioning commands, the copy manager. */
-const STANDARD_COMMANDS: readonly CommandDescriptor[] = [
-  ...SPC_COMMANDS,
-  ...RESERVATION_COMMANDS,
-  ...SBC_COMMANDS,
-  ...PROVISIONING_COMMANDS,
-  ...ATOMIC_COMMANDS,
-  ...COPY_COMMANDS,
-];
-
-/** The standard command table (SPC-4 + SBC-3) shared by every LU that adds nothing to it. */
-export const STANDARD_COMMAND_TABLE: CommandTable = buildCommandTable(STANDARD_COMMANDS, OP_NAMES);
-
-/** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT for a backend's physical block size (0 when it gives none). */
-function exponentOf(physical: number | undefined, logical: number): number {
-  if (physical === undefined || physical <= logical || physical % logical !== 0) return 0;
-  const e = Math.log2(physical / logical);
-  return Number.isInteger(e) && e <= 15 ? e : 0;
-}
-
-function abortError(signal: AbortSignal): AbortError {
-  return new AbortError('SCSI command aborted', { cause: signal.reason });
-}
-
-function isAbort(e: unknown): boolean {
-  return e instanceof Error && e.name === 'AbortError';
-}
-
-function has(table: CommandTable, opcode: number, sa?: number): boolean {
-  const e = table[opcode];
-  if (e === undefined) return false;
-  if ('serviceActions' in e) return sa !== undefined && e.serviceActions[sa] !== undefined;
-  return true;
-}
-
 /**
  * One logical unit of a SCSI target device: the emulation the iSCSI transport hands commands to.
  * Commands run concurrently; READ and WRITE cost one Map lookup, a few comparisons and the backend
  * call beyond their data buffer.
  */
-export class LogicalUnit implements LogicalUnitHandle {
+export class LogicalUnit implements LogicalUnitHandle, LuContext {
   /** The LUN this LU answers at. */
   readonly lun: number;
   /** The store of blocks; owned by the LU and closed by {@link remove}. */
@@ -267,8 +127,8 @@ export class LogicalUnit implements LogicalUnitHandle {
   mediumPresent = true;
 
   readonly #readOnly: boolean;
-  readonly #nexuses = new Map<string, NexusState>();
-  readonly #lost: string[] = [];
+  /** The I_T nexuses seen and their unit attention conditions. */
+  readonly #ua: UnitAttentions;
   readonly #tasks = new TaskSet();
   readonly #onInternalError: ((e: unknown, cmd: ScsiCommand) => void) | undefined;
   readonly #prStore: SidecarStore | undefined;
@@ -279,8 +139,8 @@ export class LogicalUnit implements LogicalUnitHandle {
   #removing: Promise<void> | null = null;
 
   constructor(opts: LogicalUnitOptions) {
-    if (!Number.isInteger(opts.lun) || opts.lun < 0 || opts.lun > 0x3fff) {
-      throw new RangeError(`LUN ${opts.lun} is outside 0..16383 (SAM-5 §4.6, flat space addressing flat space addressing)`);
+    if (!Number.isInteger(opts.lun) || opts.lun < 0 || opts.lun > MAX_LUN) {
+      throw new RangeError(`LUN ${opts.lun} is outside 0..${MAX_LUN} (SAM-5 §4.6, flat space addressing)`);
     }
     const backend = opts.backend;
     if (backend.blockSize <= 0 || backend.blocks <= 0) {
@@ -294,67 +154,20 @@ export class LogicalUnit implements LogicalUnitHandle {
     if (!Number.isInteger(this.lbppbe) || this.lbppbe < 0 || this.lbppbe > 15) {
       throw new RangeError(`LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT ${this.lbppbe} is outside 0..15 (SBC-3 READ CAPACITY(16))`);
     }
-    const targetName = opts.targetName ?? 'iqn.2024-01.io.tsiscsi:target';
-    this.identity = {
-      vendor: opts.vendor ?? DEFAULT_VENDOR,
-      product: opts.product ?? DEFAULT_PRODUCT,
-      revision: opts.revision ?? DEFAULT_REVISION,
-      serial: opts.serial ?? deriveSerial(targetName, opts.lun),
-      naa: opts.naa !== undefined ? parseNaa(opts.naa) : deriveNaa(targetName, opts.lun, opts.ieeeCompanyId),
-    };
-    const bs = backend.blockSize;
-    const given = Object.fromEntries(Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined)) as Partial<LogicalUnitLimits>;
-    // Defaults in bytes, whatever the block size: 8 MiB per transfer, 1 MiB optimal and per verify step.
-    const maxTransferLength = given.maxTransferLength ?? Math.max(1, Math.floor((8 << 20) / bs));
-    this.limits = {
-      maxTransferLength,
-      optimalTransferLength: Math.min(maxTransferLength, Math.max(1, Math.floor((1 << 20) / bs))),
-      prefetchBlocks: maxTransferLength,
-      verifyChunkBlocks: Math.max(1, Math.floor((1 << 20) / bs)),
-      maxCompareAndWriteLength: 1,
-      maxUnmapLbaCount: Math.max(1, Math.floor((64 << 20) / bs)),
-      maxUnmapBlockDescriptorCount: 256,
-      // 32 MiB, and below 65536 blocks: a WRITE SAME that long needs no 4-byte NUMBER OF BLOCKS.
-      maxWriteSameLength: Math.max(1, Math.min(0xffff, Math.floor((32 << 20) / bs))),
-      maxAtomicTransferLength: Math.min(maxTransferLength, Math.max(1, Math.floor((1 << 20) / bs))),
-      ...given,
-    };
-    for (const [k, v] of Object.entries(this.limits)) {
-      if (!Number.isSafeInteger(v) || v < 1 || v > 0xffffffff) throw new RangeError(`limit ${k}=${v} is not an integer in 1..2^32-1`);
-    }
-    if (this.limits.maxAtomicTransferLength > this.limits.maxTransferLength) {
-      throw new RangeError('maxAtomicTransferLength exceeds maxTransferLength (SBC-4 Block Limits VPD page)');
-    }
-    if (this.limits.maxCompareAndWriteLength > 0xff) {
-      throw new RangeError('maxCompareAndWriteLength exceeds 255, the NUMBER OF LOGICAL BLOCKS field (SBC-3 §5.2)');
-    }
+    this.identity = luIdentity(opts.lun, opts);
+    this.limits = resolveLimits(opts.limits, backend.blockSize);
     this.tmfs = opts.tmfs ?? DEFAULT_TMFS;
     this.commands =
       opts.extraCommands === undefined || opts.extraCommands.length === 0
         ? STANDARD_COMMAND_TABLE
         : buildCommandTable([...STANDARD_COMMANDS, ...opts.extraCommands], OP_NAMES);
     this.commandList = listCommands(this.commands);
-    const canUnmap = typeof backend.unmap === 'function';
-    const unmap = canUnmap && has(this.commands, OP.UNMAP);
-    const ws16 = has(this.commands, OP.WRITE_SAME_16);
-    const ws10 = has(this.commands, OP.WRITE_SAME_10);
-    const lbpme = unmap || (canUnmap && (ws16 || ws10));
-    this.capabilities = {
-      unmap,
-      writeSame: ws16 || ws10,
-      writeSameUnmap16: canUnmap && ws16,
-      writeSameUnmap10: canUnmap && ws10,
-      compareAndWrite: has(this.commands, OP.COMPARE_AND_WRITE),
-      lbpme,
-      lbprz: lbpme,
-      anchor: lbpme,
-      writeAtomic: has(this.commands, OP.WRITE_ATOMIC_16),
-      thirdPartyCopy: has(this.commands, OP.EXTENDED_COPY, 0x00),
-    };
+    this.capabilities = capabilitiesOf(this.commands, backend);
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
     this.mode = { ...this.defaultMode };
     this.#onInternalError = opts.onInternalError;
     this.host = opts.host ?? this.#ownHost();
+    this.#ua = new UnitAttentions(this.host);
     // A read-only medium keeps nothing beside it either: APTPL is then not offered.
     this.#prStore = opts.prStore === null ? undefined : (opts.prStore ?? (backend.readOnly ? undefined : backend.sidecar?.('pr')));
     // APTPL (SPC-4 §5.13.5): what was persisted comes back before the first command. A document that
@@ -416,7 +229,7 @@ export class LogicalUnit implements LogicalUnitHandle {
   }
 
   async #run(known: boolean, d: CommandDescriptor | undefined, cmd: ScsiCommand): Promise<ScsiResponse> {
-    const nexus = this.#nexusState(cmd.nexus);
+    const nexus = this.#ua.enter(cmd.nexus);
     let res: ScsiResponse;
     let admitted = false;
     try {
@@ -453,7 +266,7 @@ export class LogicalUnit implements LogicalUnitHandle {
     // SAM-5, unit attention conditions: every command but INQUIRY, REPORT LUNS and REQUEST SENSE reports (and so
     // clears) the oldest pending unit attention instead of running.
     if (nexus.ua.length !== 0 && (d === undefined || (d.flags & F_UA_EXEMPT) === 0)) {
-      return this.#check(SENSE_KEY.UNIT_ATTENTION, this.takeUnitAttention(nexus) as number);
+      return this.#check(SENSE_KEY.UNIT_ATTENTION, this.#ua.take(nexus) as number);
     }
     if (d === undefined) {
       // SPC-4 §4.5, sense keys / libiscsi: an unknown service action of a known opcode is INVALID FIELD IN
@@ -488,10 +301,7 @@ export class LogicalUnit implements LogicalUnitHandle {
   }
 
   #check(key: number, ascAscq: number): ScsiResponse {
-    return {
-      status: STATUS.CHECK_CONDITION,
-      sense: buildSense({ key, asc: ascAscq >> 8, ascq: ascAscq & 0xff }, this.mode.dSense),
-    };
+    return { status: STATUS.CHECK_CONDITION, sense: senseData(key, ascAscq, this.mode.dSense) };
   }
 
   #errorResponse(e: unknown, cmd: ScsiCommand): ScsiResponse {
@@ -509,74 +319,37 @@ export class LogicalUnit implements LogicalUnitHandle {
   }
 
   // -------------------------------------------------------------------------------------------
-  // I_T nexus state and unit attentions
-
-  #nexusState(nexus: ItNexus): NexusState {
-    let st = this.#nexuses.get(nexus.id);
-    if (st === undefined) {
-      st = this.#stateById(nexus.id);
-      this.host.noteNexus(nexus);
-    } else if (st.lost) {
-      st.lost = false;
-      const i = this.#lost.indexOf(st.id);
-      if (i >= 0) this.#lost.splice(i, 1);
-      this.host.noteNexus(nexus);
-    }
-    return st;
-  }
-
-  #stateById(id: string): NexusState {
-    let st = this.#nexuses.get(id);
-    if (st === undefined) {
-      st = { id, ua: [], prevent: false, inflight: 0, lost: false };
-      this.#nexuses.set(id, st);
-    }
-    return st;
-  }
-
-  #queue(st: NexusState, code: number): void {
-    if (st.lost || st.ua.includes(code) || st.ua.length >= UA_QUEUE_MAX) return;
-    st.ua.push(code);
-  }
+  // Unit attentions (unit-attention.ts) and PREVENT ALLOW MEDIUM REMOVAL per I_T nexus
 
   /**
    * Establishes a unit attention condition (`asc << 8 | ascq`, sense key UNIT ATTENTION) for every
    * live I_T nexus of the target except `exceptNexusId`.
    */
   establishUnitAttention(code: number, exceptNexusId?: string): void {
-    for (const id of this.host.nexusIds()) {
-      if (id !== exceptNexusId) this.#queue(this.#stateById(id), code);
-    }
+    this.#ua.establish(code, exceptNexusId);
   }
 
   /** Establishes a unit attention condition for one I_T nexus. */
   establishUnitAttentionFor(nexusId: string, code: number): void {
-    this.#queue(this.#stateById(nexusId), code);
+    this.#ua.establishFor(nexusId, code);
   }
 
   /** The pending unit attentions of a nexus, oldest first (`asc << 8 | ascq`). */
   pendingUnitAttentions(nexusId: string): readonly number[] {
-    return this.#nexuses.get(nexusId)?.ua ?? [];
+    return this.#ua.pending(nexusId);
   }
 
   /**
    * @internal Removes and returns the oldest pending unit attention, as it is reported (CHECK
-   * CONDITION or REQUEST SENSE). REPORTED LUNS DATA HAS CHANGED is a condition of the target device,
-   * not of one LU: once reported through any LU over an I_T nexus it is cleared on every LU for that
-   * nexus (SAM-5 unit attention conditions; SPC-4 Extended INQUIRY Data VPD page, LUICLR "shall be set
-   * to one"), so an initiator sees it once per inventory change, not once per LU it talks to.
+   * CONDITION or REQUEST SENSE); see {@link UnitAttentions.take} for REPORTED LUNS DATA HAS CHANGED.
    */
   takeUnitAttention(nexus: NexusState): number | undefined {
-    const ua = nexus.ua.shift();
-    if (ua === ASC.REPORTED_LUNS_DATA_HAS_CHANGED) this.host.reportedLuns(nexus.id);
-    return ua;
+    return this.#ua.take(nexus);
   }
 
   /** @internal Drops pending conditions with this code for one nexus. */
   clearUnitAttention(nexusId: string, code: number): void {
-    const st = this.#nexuses.get(nexusId);
-    if (st === undefined) return;
-    for (let i = st.ua.indexOf(code); i >= 0; i = st.ua.indexOf(code)) st.ua.splice(i, 1);
+    this.#ua.clear(nexusId, code);
   }
 
   /** @internal PREVENT ALLOW MEDIUM REMOVAL for one nexus. */
@@ -586,17 +359,12 @@ export class LogicalUnit implements LogicalUnitHandle {
     this.#preventCount += prevent ? 1 : -1;
   }
 
-  /** Live nexus ids of a standalone LU. */
-  *#liveNexusIds(): Iterable<string> {
-    for (const st of this.#nexuses.values()) if (!st.lost) yield st.id;
-  }
-
   #ownHost(): LuHost {
     return {
-      nexusIds: () => this.#liveNexusIds(),
+      nexusIds: () => this.#ua.liveIds(),
       luns: () => [this.lun],
       noteNexus: () => {},
-      reportedLuns: (id) => this.clearUnitAttention(id, ASC.REPORTED_LUNS_DATA_HAS_CHANGED),
+      reportedLuns: (id) => this.#ua.clear(id, ASC.REPORTED_LUNS_DATA_HAS_CHANGED),
       logicalUnits: () => [this],
     };
   }
@@ -626,7 +394,7 @@ export class LogicalUnit implements LogicalUnitHandle {
           });
         }
       }
-      for (const [id, code] of fx.ua) this.establishUnitAttentionFor(id, code);
+      for (const [id, code] of fx.ua) this.#ua.establishFor(id, code);
       if (fx.abort.length !== 0) await this.host.abortTasks?.(this.lun, fx.abort);
     });
     this.#prChain = run.catch(() => {});
@@ -641,22 +409,12 @@ export class LogicalUnit implements LogicalUnitHandle {
    */
   nexusLost(nexus: ItNexus | string): void {
     const id = typeof nexus === 'string' ? nexus : nexus.id;
-    const st = this.#stateById(id);
+    const st = this.#ua.state(id);
     if (this.reservationHolder === id) this.reservationHolder = null;
     // Persistent reservations outlive the nexus (SPC-4 §5.13.1); held copy results do not.
     this.copyResults.discard(id);
     this.setPrevent(st, false);
-    st.ua.length = 0;
-    st.ua.push(ASC.I_T_NEXUS_LOSS_OCCURRED);
-    if (!st.lost) {
-      st.lost = true;
-      this.#lost.push(id);
-      if (this.#lost.length > LOST_NEXUS_MAX) {
-        const old = this.#lost.shift() as string;
-        const o = this.#nexuses.get(old);
-        if (o !== undefined && o.lost && o.inflight === 0) this.#nexuses.delete(old);
-      }
-    }
+    this.#ua.lose(st);
   }
 
   /**
@@ -721,13 +479,7 @@ export class LogicalUnit implements LogicalUnitHandle {
         this.nexusLost(nexusId);
         return;
       case 'clear-task-set':
-        if (cleared !== undefined) {
-          for (const id of new Set(cleared)) if (id !== nexusId) this.#queue(this.#stateById(id), ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-          return;
-        }
-        for (const st of this.#nexuses.values()) {
-          if (st.id !== nexusId && st.inflight !== 0) this.#queue(st, ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-        }
+        this.#ua.commandsCleared(nexusId, cleared);
         return;
     }
   }
@@ -738,14 +490,9 @@ export class LogicalUnit implements LogicalUnitHandle {
     // Persistent reservations are not affected by a reset (SPC-4 §5.13.1).
     this.reservationHolder = null;
     this.copyResults.discard();
-    for (const st of this.#nexuses.values()) this.setPrevent(st, false);
+    for (const st of this.#ua.all()) this.setPrevent(st, false);
     Object.assign(this.mode, this.defaultMode);
-    for (const id of this.host.nexusIds()) {
-      const st = this.#stateById(id);
-      for (let i = st.ua.length - 1; i >= 0; i--) if (st.ua[i]! >> 8 === 0x29) st.ua.splice(i, 1);
-      st.ua.unshift(code);
-      if (st.ua.length > UA_QUEUE_MAX) st.ua.length = UA_QUEUE_MAX;
-    }
+    this.#ua.reset(code);
   }
 
   /**
@@ -762,11 +509,11 @@ export class LogicalUnit implements LogicalUnitHandle {
       throw new TypeError(`the ${this.backend.kind} backend cannot be resized`);
     }
     await this.backend.resize(blocks);
-    if (opts.unitAttention !== false) this.establishUnitAttention(ASC.CAPACITY_DATA_HAS_CHANGED);
+    if (opts.unitAttention !== false) this.#ua.establish(ASC.CAPACITY_DATA_HAS_CHANGED);
   }
 
   /**
-   * Removes the LU in three steps (seed 003), each done once whatever the number of calls:
+   * Removes the LU in three steps, each done once whatever the number of calls:
    * 1. new commands are refused with LOGICAL UNIT NOT SUPPORTED, and the ones in flight (running or
    *    queued in the task set) run to completion: every response reaches the command that asked;
    * 2. the owner cleans up: the backend is closed, after which nothing calls it again;
@@ -785,8 +532,7 @@ export class LogicalUnit implements LogicalUnitHandle {
           await this.backend.close();
           onStep?.('cleaned-up');
         } finally {
-          this.#nexuses.clear();
-          this.#lost.length = 0;
+          this.#ua.forget();
           this.reservationHolder = null;
           this.copyResults.discard();
           this.#preventCount = 0;

@@ -2,21 +2,11 @@
 // exceptions control (1Ch) pages, and MODE SENSE(6)/(10), MODE SELECT(6)/(10) over them.
 // Pages are LU-wide (SPC-4 allows per-I_T-nexus copies; one shared copy is what tgt and LIO keep).
 
-import { ASC, SENSE_KEY } from './constants.js';
-import type { LogicalUnit, NexusState } from './logical-unit.js';
+import { truncate, writeU64 } from './cdb/fields.js';
+import { ASC, SENSE_KEY, STATUS } from './constants.js';
+import type { LuContext, ModeState, NexusState } from './handler.js';
 import { CheckConditionError, invalidFieldInCdb, invalidFieldInParameterList, illegalRequest } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { truncate, writeU64 } from './util.js';
-
-/** The mode parameters this LU lets an initiator change. */
-export interface ModeState {
-  /** Caching page WCE: writes may sit in a volatile cache; off makes every write FUA (SBC-3 §6.4, Caching mode page). */
-  wce: boolean;
-  /** Control page D_SENSE: report sense data in descriptor format (SPC-4, Control mode page). */
-  dSense: boolean;
-  /** Control page SWP: software write protect, the medium refuses writes (SPC-4, Control mode page). */
-  swp: boolean;
-}
 
 /** Caching mode page (SBC-3 §6.4, Caching mode page). */
 export const PAGE_CACHING = 0x08;
@@ -83,7 +73,7 @@ export function buildModePage(code: number, pc: PageControl, state: ModeState, d
 }
 
 /** MODE SENSE(6) (SPC-4 §6.11) and MODE SENSE(10) (SPC-4 §6.12). */
-export function modeSense(lu: LogicalUnit, cmd: ScsiCommand, ten: boolean): ScsiResponse {
+export function modeSense(lu: LuContext, cmd: ScsiCommand, ten: boolean): ScsiResponse {
   const cdb = cmd.cdb;
   const dbd = (cdb[1]! & 0x08) !== 0;
   const llbaa = ten && (cdb[1]! & 0x10) !== 0;
@@ -146,7 +136,7 @@ export function modeSense(lu: LogicalUnit, cmd: ScsiCommand, ten: boolean): Scsi
     p.copy(out, off);
     off += p.length;
   }
-  return { status: 0, data: truncate(out, alloc) };
+  return { status: STATUS.GOOD, data: truncate(out, alloc) };
 }
 
 /** The bit number of the most significant one in `v` (a byte). */
@@ -159,14 +149,14 @@ function parameterListLengthError(): CheckConditionError {
 }
 
 /** MODE SELECT(6) (SPC-4 §6.9) and MODE SELECT(10) (SPC-4 §6.10). */
-export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState, ten: boolean): ScsiResponse {
+export function modeSelect(lu: LuContext, cmd: ScsiCommand, nexus: NexusState, ten: boolean): ScsiResponse {
   const cdb = cmd.cdb;
   const pf = (cdb[1]! & 0x10) !== 0;
   const sp = (cdb[1]! & 0x01) !== 0;
   const len = ten ? cdb.readUInt16BE(7) : cdb[4]!;
   // SPC-4 §6.9: SP=1 asks to save pages; this LU has no saved pages.
   if (sp) throw invalidFieldInCdb(1, 0);
-  if (len === 0) return { status: 0 };
+  if (len === 0) return { status: STATUS.GOOD };
   // PF=0 means a vendor-specific page format, which this LU does not define.
   if (!pf) throw invalidFieldInCdb(1, 4);
   const data = cmd.dataOut;
@@ -223,5 +213,5 @@ export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState,
     // SPC-4 §6.9: MODE PARAMETERS CHANGED to every I_T nexus other than the one that changed them.
     lu.establishUnitAttention(ASC.MODE_PARAMETERS_CHANGED, nexus.id);
   }
-  return { status: 0 };
+  return { status: STATUS.GOOD };
 }

@@ -5,10 +5,22 @@
 // logical unit applies. Failures are thrown as the status and sense they end in.
 
 import { ScsiError } from '../errors.js';
-import type { PrAccess } from './command.js';
 import { ASC, PR_TYPE, STATUS, statusName } from './constants.js';
 import { illegalRequest, invalidFieldInCdb, invalidFieldInParameterList } from './sense.js';
 import type { ItNexus } from './types.js';
+
+/**
+ * How a command fares from an I_T nexus that does not hold the persistent reservation (SPC-4 §5.13.1,
+ * "SPC commands that are allowed in the presence of various reservations"; SBC-3 §4.17, its SBC
+ * counterpart); each command descriptor carries its class:
+ * - 'allowed': always (INQUIRY, REPORT LUNS, REQUEST SENSE, READ CAPACITY, PERSISTENT RESERVE IN, ...);
+ * - 'read': reads the medium: allowed through Write Exclusive types, refused by Exclusive Access
+ *   types unless the nexus is registered under a registrants-only or all-registrants type;
+ * - 'info': reads information other than the medium (MODE SENSE, REPORT SUPPORTED OPERATION CODES,
+ *   ...): allowed through Write Exclusive types and from every registered nexus (ALLOW COMMANDS 011b);
+ * - 'write': everything else: only registrants under registrants-only and all-registrants types.
+ */
+export type PrAccess = 'allowed' | 'read' | 'info' | 'write';
 
 /** One registered I_T nexus (SPC-4 §5.13.7). */
 export interface Registration {
@@ -74,7 +86,8 @@ function isWriteExclusive(type: number): boolean {
   return type === PR_TYPE.WRITE_EXCLUSIVE || type === PR_TYPE.WRITE_EXCLUSIVE_REGISTRANTS_ONLY || type === PR_TYPE.WRITE_EXCLUSIVE_ALL_REGISTRANTS;
 }
 
-function conflict(why: string): ScsiError {
+/** RESERVATION CONFLICT status, with the rule that refused the command as the message. */
+export function reservationConflict(why: string): ScsiError {
   return new ScsiError({ status: STATUS.RESERVATION_CONFLICT, statusName: statusName(STATUS.RESERVATION_CONFLICT) }, why);
 }
 
@@ -100,6 +113,7 @@ export class PersistentReservations {
   generation = 0;
   /** Registered I_T nexuses, by nexus id, in registration order. */
   readonly registrations = new Map<string, Registration>();
+  /** The persistent reservation, null when there is none. */
   reservation: Reservation | null = null;
   /** APTPL of the last REGISTER (SPC-4 §5.13.5): the state survives a power loss. */
   aptpl = false;
@@ -141,8 +155,8 @@ export class PersistentReservations {
 
   #registeredKey(nexusId: string, key: bigint, what: string): Registration {
     const reg = this.registrations.get(nexusId);
-    if (reg === undefined) throw conflict(`${what} from an I_T nexus that is not registered (SPC-4 §5.13.1)`);
-    if (reg.key !== key) throw conflict(`${what}: RESERVATION KEY does not match the registered key (SPC-4 §6.16.2)`);
+    if (reg === undefined) throw reservationConflict(`${what} from an I_T nexus that is not registered (SPC-4 §5.13.1)`);
+    if (reg.key !== key) throw reservationConflict(`${what}: RESERVATION KEY does not match the registered key (SPC-4 §6.16.2)`);
     return reg;
   }
 
@@ -177,7 +191,7 @@ export class PersistentReservations {
     const reg = this.registrations.get(nexus.id);
     if (reg === undefined) {
       // Not registered: a non-zero RESERVATION KEY is a conflict (REGISTER only); zero SA key does nothing.
-      if (!ignoreKey && p.key !== 0n) throw conflict('REGISTER with a RESERVATION KEY from an unregistered I_T nexus (SPC-4 §5.13.7)');
+      if (!ignoreKey && p.key !== 0n) throw reservationConflict('REGISTER with a RESERVATION KEY from an unregistered I_T nexus (SPC-4 §5.13.7)');
       if (p.saKey === 0n) return fx;
       this.registrations.set(nexus.id, {
         key: p.saKey,
@@ -185,7 +199,7 @@ export class PersistentReservations {
         relativeTargetPortId: nexus.relativeTargetPortId,
       });
     } else {
-      if (!ignoreKey && p.key !== reg.key) throw conflict('REGISTER: RESERVATION KEY does not match the registered key (SPC-4 §5.13.7)');
+      if (!ignoreKey && p.key !== reg.key) throw reservationConflict('REGISTER: RESERVATION KEY does not match the registered key (SPC-4 §5.13.7)');
       if (p.saKey === 0n) this.#unregister(nexus.id, fx);
       else reg.key = p.saKey;
     }
@@ -204,7 +218,7 @@ export class PersistentReservations {
     if (r !== null) {
       // Re-reserving what one holds with the same type is a no-op; anything else conflicts.
       if (this.isHolder(nexusId) && r.type === type) return noEffects();
-      throw conflict('RESERVE while another reservation exists (SPC-4 §5.13.9)');
+      throw reservationConflict('RESERVE while another reservation exists (SPC-4 §5.13.9)');
     }
     this.reservation = { holder: nexusId, type };
     return { ua: [], abort: [], changed: true };
@@ -274,7 +288,7 @@ export class PersistentReservations {
       removed = removeKey(p.saKey);
       // Preempting one's own key removes nothing else; a key nobody holds is a conflict.
       if (removed.length === 0 && this.registrations.get(nexusId)?.key !== p.saKey) {
-        throw conflict('PREEMPT: no registration has the SERVICE ACTION RESERVATION KEY (SPC-4 §5.13.11.2.4)');
+        throw reservationConflict('PREEMPT: no registration has the SERVICE ACTION RESERVATION KEY (SPC-4 §5.13.11.2.4)');
       }
     }
     for (const id of removed) {

@@ -1,19 +1,18 @@
 // Logical block provisioning (SBC-3 §4.7): UNMAP, WRITE SAME(10)/(16) with and without UNMAP and
 // ANCHOR (and NDOB for the 16-byte form), and GET LBA STATUS. What the LU reports about them (VPD
-// B0h/B2h, READ CAPACITY(16) LBPME/LBPRZ) comes from LogicalUnit.capabilities.
+// B0h/B2h, READ CAPACITY(16) LBPME/LBPRZ) comes from the LU's capabilities (capabilities.ts).
 //
-// Long operations never hold the event loop (SPDK issue #3806: one huge WRITE SAME or UNMAP starved
+// Long operations never hold the event loop (SPDK's issue #3806: one huge WRITE SAME or UNMAP starved
 // every other command): the range is processed a chunk at a time with a turn of the event loop
-// between chunks, whatever the backend; a memory backend's "async" write completes in a microtask
-// and would otherwise never let I/O callbacks run.
+// between chunks (inChunks, block-io.ts), whatever the backend.
 
-import { command, F_MEDIUM, F_WRITE, type CommandDescriptor } from './command.js';
+import { inChunks, lbaOutOfRange, mediumError, throwIfAborted, writeOptions } from './block-io.js';
+import { readU64, truncate, writeU64 } from './cdb/fields.js';
+import { command, F_MEDIUM, F_WRITE, usage10, usage16, USAGE_LBA4, USAGE_LBA8 } from './command.js';
 import { ASC, OP, SAI, STATUS } from './constants.js';
-import type { LogicalUnit } from './logical-unit.js';
-import { FUA, lbaOutOfRange, mediumError, NO_FUA } from './sbc.js';
+import type { CommandDescriptor, LuContext } from './handler.js';
 import { illegalRequest, invalidFieldInCdb, invalidFieldInParameterList } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { throwIfAborted, truncate, u64, writeU64, yieldToLoop } from './util.js';
 
 /** Bytes moved per step of a long WRITE SAME or UNMAP before the event loop gets a turn. */
 const CHUNK_BYTES = 1 << 20;
@@ -22,44 +21,32 @@ const CHUNK_BYTES = 1 << 20;
  * Writes `block` into every block of `[lba, lba + count)` a chunk at a time, yielding between
  * chunks. The caller holds the range lock.
  */
-async function writeRepeated(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, block: Buffer): Promise<void> {
+async function writeRepeated(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, block: Buffer): Promise<void> {
   const bs = lu.blockSize;
   const chunkBlocks = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / bs)));
   const chunk = Buffer.allocUnsafe(chunkBlocks * bs);
   for (let i = 0; i < chunkBlocks; i++) block.copy(chunk, i * bs);
-  const opts = lu.mode.wce ? NO_FUA : FUA;
-  for (let done = 0; done < count; ) {
-    if (done !== 0) {
-      await yieldToLoop();
-      throwIfAborted(cmd.signal);
-    }
-    const n = Math.min(chunkBlocks, count - done);
+  const opts = writeOptions(lu.mode, false);
+  await inChunks(count, chunkBlocks, cmd.signal, async (done, n) => {
     try {
       await lu.backend.write(lba + done, n === chunkBlocks ? chunk : chunk.subarray(0, n * bs), opts, cmd.signal);
     } catch (e) {
       throw mediumError(e, 'write');
     }
-    done += n;
-  }
+  });
 }
 
 /** Deallocates `[lba, lba + count)` a chunk at a time (the backend's unmap), yielding between chunks. */
-async function deallocate(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number): Promise<void> {
+async function deallocate(lu: LuContext, cmd: ScsiCommand, lba: number, count: number): Promise<void> {
   const unmap = lu.backend.unmap!.bind(lu.backend);
   const chunkBlocks = Math.max(1, Math.floor((8 * CHUNK_BYTES) / lu.blockSize));
-  for (let done = 0; done < count; ) {
-    if (done !== 0) {
-      await yieldToLoop();
-      throwIfAborted(cmd.signal);
-    }
-    const n = Math.min(chunkBlocks, count - done);
+  await inChunks(count, chunkBlocks, cmd.signal, async (done, n) => {
     try {
       await unmap(lba + done, n, cmd.signal);
     } catch (e) {
       throw mediumError(e, 'write');
     }
-    done += n;
-  }
+  });
 }
 
 let zeroBlock: Buffer | undefined;
@@ -73,7 +60,7 @@ function zeros(bs: number): Buffer {
  * §4.7.3.4: mapped, contents zero) writes zeros; deallocating uses the backend's unmap, or writes
  * zeros when it has none (the blocks then read back as zeros all the same).
  */
-async function provision(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, anchor: boolean): Promise<void> {
+async function provision(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, anchor: boolean): Promise<void> {
   const release = lu.rangeLock.tryAcquireShared(lba, count) ?? (await lu.rangeLock.acquireShared(lba, count, cmd.signal));
   try {
     if (!anchor && lu.backend.unmap !== undefined) await deallocate(lu, cmd, lba, count);
@@ -86,7 +73,7 @@ async function provision(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: 
 // ---------------------------------------------------------------------------------------------
 // WRITE SAME
 
-async function writeSame(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, sixteen: boolean): Promise<ScsiResponse> {
+async function writeSame(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, sixteen: boolean): Promise<ScsiResponse> {
   const c = cmd.cdb;
   const b1 = c[1]!;
   // WRPROTECT without protection information (SBC-3 WRITE SAME(10)).
@@ -132,19 +119,19 @@ async function writeSame(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: 
   return { status: STATUS.GOOD };
 }
 
-function writeSame10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function writeSame10(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   return writeSame(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7), false);
 }
 
-function writeSame16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return writeSame(lu, cmd, u64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10), true);
+function writeSame16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
+  return writeSame(lu, cmd, readU64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10), true);
 }
 
 // ---------------------------------------------------------------------------------------------
 // UNMAP
 
 /** UNMAP (SBC-3 §5.28): block descriptors validated all first, then each range deallocated. */
-async function unmap(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function unmap(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   lu.checkWritable();
   const anchor = (cmd.cdb[1]! & 0x01) !== 0;
   const len = cmd.cdb.readUInt16BE(7);
@@ -160,7 +147,7 @@ async function unmap(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
   let total = 0;
   for (let i = 0; i < count; i++) {
     const off = 8 + 16 * i;
-    const lba = u64(p, off);
+    const lba = readU64(p, off);
     const n = p.readUInt32BE(off + 8);
     if (lba + n > lu.blocks || lba > lu.blocks) throw lbaOutOfRange();
     total += n;
@@ -181,9 +168,9 @@ async function unmap(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
 const MAX_LBA_STATUS_DESCRIPTORS = 64;
 
 /** GET LBA STATUS (SBC-3 §5.6): descriptors of runs of the same provisioning status from STARTING LBA. */
-async function getLbaStatus(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function getLbaStatus(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
-  const start = u64(c, 2);
+  const start = readU64(c, 2);
   const alloc = c.readUInt32BE(10);
   if (start >= lu.blocks) throw lbaOutOfRange();
   const want = Math.min(MAX_LBA_STATUS_DESCRIPTORS, Math.max(1, Math.floor((alloc - 8) / 16)));
@@ -211,26 +198,23 @@ async function getLbaStatus(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResp
 // ---------------------------------------------------------------------------------------------
 // The table
 
-const LBA4 = [0xff, 0xff, 0xff, 0xff];
-const LBA8 = [...LBA4, ...LBA4];
-
 // WRITE SAME byte 1: WRPROTECT, ANCHOR, UNMAP (and NDOB for the 16-byte form); the obsolete
 // PBDATA/LBDATA bits are not evaluated, so a CDB setting them is refused.
 /** The provisioning commands of a thin-provisioned direct-access LU. */
 export const PROVISIONING_COMMANDS: readonly CommandDescriptor[] = [
-  command('WRITE SAME(10)', [OP.WRITE_SAME_10, 0xf8, ...LBA4, 0x1f, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, writeSame10, {
+  command('WRITE SAME(10)', usage10(OP.WRITE_SAME_10, 0xf8), F_MEDIUM | F_WRITE, writeSame10, {
     // NDOB does not exist in the 10-byte form: one block of Data-Out always.
     dataOut: (_c, bs) => bs,
   }),
   command('UNMAP', [OP.UNMAP, 0x01, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, unmap, {
     dataOut: (c) => c.readUInt16BE(7),
   }),
-  command('WRITE SAME(16)', [OP.WRITE_SAME_16, 0xf9, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0], F_MEDIUM | F_WRITE, writeSame16, {
+  command('WRITE SAME(16)', usage16(OP.WRITE_SAME_16, 0xf9), F_MEDIUM | F_WRITE, writeSame16, {
     dataOut: (c, bs) => ((c[1]! & 0x01) !== 0 ? 0 : bs),
   }),
   command(
     'GET LBA STATUS',
-    [OP.SERVICE_ACTION_IN_16, SAI.GET_LBA_STATUS, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    [OP.SERVICE_ACTION_IN_16, SAI.GET_LBA_STATUS, ...USAGE_LBA8, ...USAGE_LBA4, 0, 0],
     F_MEDIUM,
     getLbaStatus,
     { serviceAction: SAI.GET_LBA_STATUS, pr: 'read' },

@@ -3,30 +3,26 @@
 // describes with CRH=1: an SPC-2 RESERVE or RELEASE from a persistent reservation holder succeeds and
 // changes nothing; from anyone else, while persistent reservations are in use, it conflicts.
 
-import { ScsiError } from '../errors.js';
-import { command, F_RESERVATION_EXEMPT, type CommandDescriptor } from './command.js';
-import { ASC, OP, PRIN, PROUT, STATUS, statusName } from './constants.js';
-import type { LogicalUnit, NexusState } from './logical-unit.js';
+import { truncate } from './cdb/fields.js';
+import { command, F_RESERVATION_EXEMPT } from './command.js';
+import { ASC, OP, PRIN, PROUT, STATUS } from './constants.js';
+import type { CommandDescriptor, LuContext, NexusState } from './handler.js';
 import {
   isAllRegistrantsType,
   isRegistrantsType,
   parseProutParameters,
+  reservationConflict,
   type PrEffects,
   type ProutParameters,
 } from './persistent-reservations.js';
 import { illegalRequest, invalidFieldInParameterList } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { truncate } from './util.js';
-
-function reservationConflict(why: string): ScsiError {
-  return new ScsiError({ status: STATUS.RESERVATION_CONFLICT, statusName: statusName(STATUS.RESERVATION_CONFLICT) }, why);
-}
 
 // ---------------------------------------------------------------------------------------------
 // SPC-2 RESERVE / RELEASE
 
 /** RESERVE(6) and RESERVE(10) (SPC-2 §7.21, §7.22): the whole LU for this I_T nexus; re-reserving is allowed. */
-function reserve(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function reserve(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
   const pr = lu.pr;
   if (pr.active) {
     // SPC-4 §5.13.3 (CRH=1): a persistent reservation holder's RESERVE succeeds without effect.
@@ -40,7 +36,7 @@ function reserve(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiRes
 }
 
 /** RELEASE(6) and RELEASE(10) (SPC-2 §7.19, §7.20): releases this nexus's reservation; from anyone else it is a no-op. */
-function release(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function release(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
   const r = lu.pr.reservation;
   if (r !== null) {
     // SPC-4 §5.13.3 (CRH=1): GOOD without effect from a holder, or from a registrant of a
@@ -57,7 +53,7 @@ function release(lu: LogicalUnit, _cmd: ScsiCommand, nexus: NexusState): ScsiRes
 // PERSISTENT RESERVE IN
 
 /** READ KEYS (SPC-4 §6.15.2): PRgeneration, ADDITIONAL LENGTH (not cut by the allocation length), keys. */
-function readKeys(lu: LogicalUnit): Buffer {
+function readKeys(lu: LuContext): Buffer {
   const regs = [...lu.pr.registrations.values()];
   const data = Buffer.alloc(8 + 8 * regs.length);
   data.writeUInt32BE(lu.pr.generation, 0);
@@ -67,7 +63,7 @@ function readKeys(lu: LogicalUnit): Buffer {
 }
 
 /** READ RESERVATION (SPC-4 §6.15.3): the key of an all-registrants reservation reads as zero. */
-function readReservation(lu: LogicalUnit): Buffer {
+function readReservation(lu: LuContext): Buffer {
   const r = lu.pr.reservation;
   if (r === null) {
     const data = Buffer.alloc(8);
@@ -93,7 +89,7 @@ const TYPE_MASK =
   (1 << 0); // EX_AC_AR (byte 5 bit 0)
 
 /** REPORT CAPABILITIES (SPC-4 §6.15.4). */
-function reportCapabilities(lu: LogicalUnit): Buffer {
+function reportCapabilities(lu: LuContext): Buffer {
   const data = Buffer.alloc(8);
   data.writeUInt16BE(8, 0);
   // CRH=1 (SPC-2 RESERVE/RELEASE handled as §5.13.3 says); SIP_C=0 (no SPEC_I_PT); ATP_C=0 (no
@@ -120,7 +116,7 @@ export function iscsiTransportId(initiatorPortName: string): Buffer {
 }
 
 /** READ FULL STATUS (SPC-4 §6.15.5): one descriptor with a TransportID per registered I_T nexus. */
-function readFullStatus(lu: LogicalUnit): Buffer {
+function readFullStatus(lu: LuContext): Buffer {
   const pr = lu.pr;
   const parts: Buffer[] = [];
   for (const [id, reg] of pr.registrations) {
@@ -144,8 +140,8 @@ function readFullStatus(lu: LogicalUnit): Buffer {
   return data;
 }
 
-function persistentReserveIn(read: (lu: LogicalUnit) => Buffer) {
-  return (lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse => ({
+function persistentReserveIn(read: (lu: LuContext) => Buffer) {
+  return (lu: LuContext, cmd: ScsiCommand): ScsiResponse => ({
     status: STATUS.GOOD,
     data: truncate(read(lu), cmd.cdb.readUInt16BE(7)),
   });
@@ -165,10 +161,10 @@ function proutParameters(cmd: ScsiCommand): Buffer {
 }
 
 /** One service action: changes `lu.pr` from the parameters, SCOPE and TYPE, and returns its effects. */
-type ProutAction = (lu: LogicalUnit, cmd: ScsiCommand, p: ProutParameters, scope: number, type: number) => PrEffects;
+type ProutAction = (lu: LuContext, cmd: ScsiCommand, p: ProutParameters, scope: number, type: number) => PrEffects;
 
 function persistentReserveOut(action: ProutAction, registerLike = false) {
-  return async (lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> => {
+  return async (lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> => {
     const p = parseProutParameters(proutParameters(cmd));
     // SIP_C=0: SPEC_I_PT is refused for every service action (SPC-4 §6.16.3).
     if (p.specIPt) throw invalidFieldInParameterList(20, 3);
@@ -190,7 +186,24 @@ const register =
 
 const PRIN_USAGE = [OP.PERSISTENT_RESERVE_IN, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0];
 const PROUT_USAGE = [OP.PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0];
-const proutOpts = (sa: number) => ({ serviceAction: sa, dataOut: proutLength, pr: 'allowed' as const });
+
+/** A PERSISTENT RESERVE IN service action: every one passes a persistent reservation (SPC-4 §5.13.1). */
+function prin(name: string, serviceAction: number, read: (lu: LuContext) => Buffer): CommandDescriptor {
+  return command(`PERSISTENT RESERVE IN: ${name}`, PRIN_USAGE, 0, persistentReserveIn(read), { serviceAction, pr: 'allowed' });
+}
+
+/**
+ * A PERSISTENT RESERVE OUT service action. It is 'allowed' by the reservation check: each service
+ * action applies the rules of SPC-4 §5.13 itself (an unregistered nexus gets RESERVATION CONFLICT
+ * from the action).
+ */
+function prout(name: string, serviceAction: number, action: ProutAction, registerLike = false): CommandDescriptor {
+  return command(`PERSISTENT RESERVE OUT: ${name}`, PROUT_USAGE, 0, persistentReserveOut(action, registerLike), {
+    serviceAction,
+    dataOut: proutLength,
+    pr: 'allowed',
+  });
+}
 
 /** SPC-2 reservations and persistent reservations. */
 export const RESERVATION_COMMANDS: readonly CommandDescriptor[] = [
@@ -199,65 +212,15 @@ export const RESERVATION_COMMANDS: readonly CommandDescriptor[] = [
   // RESERVE(10)/RELEASE(10): third-party reservations (3RDPTY, LONGID) are not offered.
   command('RESERVE(10)', [OP.RESERVE_10, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0, reserve, { pr: 'allowed' }),
   command('RELEASE(10)', [OP.RELEASE_10, 0, 0, 0, 0, 0, 0, 0, 0, 0], F_RESERVATION_EXEMPT, release, { pr: 'allowed' }),
-  command('PERSISTENT RESERVE IN: READ KEYS', PRIN_USAGE, 0, persistentReserveIn(readKeys), {
-    serviceAction: PRIN.READ_KEYS,
-    pr: 'allowed',
-  }),
-  command('PERSISTENT RESERVE IN: READ RESERVATION', PRIN_USAGE, 0, persistentReserveIn(readReservation), {
-    serviceAction: PRIN.READ_RESERVATION,
-    pr: 'allowed',
-  }),
-  command('PERSISTENT RESERVE IN: REPORT CAPABILITIES', PRIN_USAGE, 0, persistentReserveIn(reportCapabilities), {
-    serviceAction: PRIN.REPORT_CAPABILITIES,
-    pr: 'allowed',
-  }),
-  command('PERSISTENT RESERVE IN: READ FULL STATUS', PRIN_USAGE, 0, persistentReserveIn(readFullStatus), {
-    serviceAction: PRIN.READ_FULL_STATUS,
-    pr: 'allowed',
-  }),
-  // PERSISTENT RESERVE OUT is 'allowed' by the reservation check: each service action applies the
-  // rules of SPC-4 §5.13 itself (an unregistered nexus gets RESERVATION CONFLICT from the action).
-  command('PERSISTENT RESERVE OUT: REGISTER', PROUT_USAGE, 0, persistentReserveOut(register(false), true), proutOpts(PROUT.REGISTER)),
-  command(
-    'PERSISTENT RESERVE OUT: RESERVE',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut((lu, cmd, p, scope, type) => lu.pr.reserve(cmd.nexus.id, p, scope, type)),
-    proutOpts(PROUT.RESERVE),
-  ),
-  command(
-    'PERSISTENT RESERVE OUT: RELEASE',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut((lu, cmd, p, scope, type) => lu.pr.release(cmd.nexus.id, p, scope, type)),
-    proutOpts(PROUT.RELEASE),
-  ),
-  command(
-    'PERSISTENT RESERVE OUT: CLEAR',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut((lu, cmd, p) => lu.pr.clear(cmd.nexus.id, p)),
-    proutOpts(PROUT.CLEAR),
-  ),
-  command(
-    'PERSISTENT RESERVE OUT: PREEMPT',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut((lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, false)),
-    proutOpts(PROUT.PREEMPT),
-  ),
-  command(
-    'PERSISTENT RESERVE OUT: PREEMPT AND ABORT',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut((lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, true)),
-    proutOpts(PROUT.PREEMPT_AND_ABORT),
-  ),
-  command(
-    'PERSISTENT RESERVE OUT: REGISTER AND IGNORE EXISTING KEY',
-    PROUT_USAGE,
-    0,
-    persistentReserveOut(register(true), true),
-    proutOpts(PROUT.REGISTER_AND_IGNORE_EXISTING_KEY),
-  ),
+  prin('READ KEYS', PRIN.READ_KEYS, readKeys),
+  prin('READ RESERVATION', PRIN.READ_RESERVATION, readReservation),
+  prin('REPORT CAPABILITIES', PRIN.REPORT_CAPABILITIES, reportCapabilities),
+  prin('READ FULL STATUS', PRIN.READ_FULL_STATUS, readFullStatus),
+  prout('REGISTER', PROUT.REGISTER, register(false), true),
+  prout('RESERVE', PROUT.RESERVE, (lu, cmd, p, scope, type) => lu.pr.reserve(cmd.nexus.id, p, scope, type)),
+  prout('RELEASE', PROUT.RELEASE, (lu, cmd, p, scope, type) => lu.pr.release(cmd.nexus.id, p, scope, type)),
+  prout('CLEAR', PROUT.CLEAR, (lu, cmd, p) => lu.pr.clear(cmd.nexus.id, p)),
+  prout('PREEMPT', PROUT.PREEMPT, (lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, false)),
+  prout('PREEMPT AND ABORT', PROUT.PREEMPT_AND_ABORT, (lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, true)),
+  prout('REGISTER AND IGNORE EXISTING KEY', PROUT.REGISTER_AND_IGNORE_EXISTING_KEY, register(true), true),
 ];

@@ -8,15 +8,15 @@
 // system gives no larger guarantee to a pure Node process), which is why MAXIMUM ATOMIC TRANSFER
 // LENGTH is kept to `limits.maxAtomicTransferLength`.
 
-import { command, F_MEDIUM, F_WRITE, type CommandDescriptor } from './command.js';
+import { dataOutBlocks, firstDifference, lbaOutOfRange, mediumError, miscompare, writeOptions } from './block-io.js';
+import { readU64 } from './cdb/fields.js';
+import { command, F_MEDIUM, F_WRITE, usage16, USAGE_LBA8 } from './command.js';
 import { ASC, OP, STATUS } from './constants.js';
-import type { LogicalUnit } from './logical-unit.js';
-import { dataOutBlocks, firstDifference, FUA, lbaOutOfRange, mediumError, miscompare, NO_FUA } from './sbc.js';
+import type { CommandDescriptor, LuContext } from './handler.js';
 import { illegalRequest, invalidFieldInCdb } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { u64 } from './util.js';
 
-async function readBlocks(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number): Promise<Buffer> {
+async function readBlocks(lu: LuContext, cmd: ScsiCommand, lba: number, count: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(count * lu.blockSize);
   try {
     await lu.backend.read(lba, count, buf, cmd.signal);
@@ -26,16 +26,16 @@ async function readBlocks(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count:
   return buf;
 }
 
-async function writeBlocks(lu: LogicalUnit, cmd: ScsiCommand, lba: number, data: Buffer, fua: boolean): Promise<void> {
+async function writeBlocks(lu: LuContext, cmd: ScsiCommand, lba: number, data: Buffer, fua: boolean): Promise<void> {
   try {
-    await lu.backend.write(lba, data, fua || !lu.mode.wce ? FUA : NO_FUA, cmd.signal);
+    await lu.backend.write(lba, data, writeOptions(lu.mode, fua), cmd.signal);
   } catch (e) {
     throw mediumError(e, 'write');
   }
 }
 
 /** Runs `body` holding `[lba, lba + count)` exclusively. */
-async function exclusively<T>(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, body: () => Promise<T>): Promise<T> {
+async function exclusively<T>(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, body: () => Promise<T>): Promise<T> {
   const release = lu.rangeLock.tryAcquire(lba, count) ?? (await lu.rangeLock.acquire(lba, count, cmd.signal));
   try {
     return await body();
@@ -49,11 +49,11 @@ async function exclusively<T>(lu: LogicalUnit, cmd: ScsiCommand, lba: number, co
  * by as many of write data. If the medium equals the verify data the write data replaces it; if not,
  * MISCOMPARE with the offset of the first differing byte in INFORMATION, and nothing is written.
  */
-async function compareAndWrite(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function compareAndWrite(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7); // WRPROTECT
   lu.checkWritable();
-  const lba = u64(c, 2);
+  const lba = readU64(c, 2);
   const nlb = c[13]!;
   if (nlb > lu.limits.maxCompareAndWriteLength) throw invalidFieldInCdb(13);
   if (lba + nlb > lu.blocks) throw lbaOutOfRange();
@@ -76,11 +76,11 @@ async function compareAndWrite(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiR
 }
 
 /** ORWRITE(16) (SBC-3 §5.9): each block becomes the bitwise OR of itself and the Data-Out. */
-async function orWrite16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function orWrite16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7); // ORPROTECT
   lu.checkWritable();
-  const lba = u64(c, 2);
+  const lba = readU64(c, 2);
   const count = c.readUInt32BE(10);
   if (count > lu.limits.maxTransferLength) throw invalidFieldInCdb(10);
   if (lba + count > lu.blocks) throw lbaOutOfRange();
@@ -100,11 +100,11 @@ async function orWrite16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiRespons
  * WRITE ATOMIC(16) (SBC-4 §5.48): all the blocks or none. No ATOMIC BOUNDARY is offered (MAXIMUM
  * ATOMIC BOUNDARY SIZE 0), nor alignment or granularity constraints.
  */
-async function writeAtomic16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function writeAtomic16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7); // WRPROTECT
   lu.checkWritable();
-  const lba = u64(c, 2);
+  const lba = readU64(c, 2);
   if (c.readUInt16BE(10) !== 0) throw invalidFieldInCdb(10); // ATOMIC BOUNDARY
   const count = c.readUInt16BE(12);
   if (lba + count > lu.blocks) throw lbaOutOfRange();
@@ -118,18 +118,17 @@ async function writeAtomic16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiRes
   return { status: STATUS.GOOD };
 }
 
-const LBA8 = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-
 /** COMPARE AND WRITE, ORWRITE(16) and WRITE ATOMIC(16). */
 export const ATOMIC_COMMANDS: readonly CommandDescriptor[] = [
   // Byte 1: WRPROTECT/ORPROTECT, DPO, FUA, FUA_NV (obsolete, accepted: libiscsi may set it).
-  command('COMPARE AND WRITE', [OP.COMPARE_AND_WRITE, 0xfa, ...LBA8, 0, 0, 0, 0xff, 0x1f, 0], F_MEDIUM | F_WRITE, compareAndWrite, {
+  command('COMPARE AND WRITE', [OP.COMPARE_AND_WRITE, 0xfa, ...USAGE_LBA8, 0, 0, 0, 0xff, 0x1f, 0], F_MEDIUM | F_WRITE, compareAndWrite, {
     dataOut: (c, bs) => 2 * c[13]! * bs,
   }),
-  command('ORWRITE(16)', [OP.ORWRITE_16, 0xfa, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0], F_MEDIUM | F_WRITE, orWrite16, {
+  command('ORWRITE(16)', usage16(OP.ORWRITE_16, 0xfa), F_MEDIUM | F_WRITE, orWrite16, {
     dataOut: (c, bs) => c.readUInt32BE(10) * bs,
   }),
-  command('WRITE ATOMIC(16)', [OP.WRITE_ATOMIC_16, 0xf8, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0], F_MEDIUM | F_WRITE, writeAtomic16, {
+  // WRITE ATOMIC(16): bytes 10..13 are ATOMIC BOUNDARY and TRANSFER LENGTH, where the READ(16) layout has TRANSFER LENGTH.
+  command('WRITE ATOMIC(16)', usage16(OP.WRITE_ATOMIC_16, 0xf8), F_MEDIUM | F_WRITE, writeAtomic16, {
     dataOut: (c, bs) => c.readUInt16BE(12) * bs,
   }),
 ];

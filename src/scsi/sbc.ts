@@ -3,44 +3,29 @@
 // READ and WRITE are the hot path: each handler decodes its CDB inline, allocates the data buffer
 // and nothing else, and awaits the backend once.
 
-import { command, F_MEDIUM, F_WRITE, type CommandDescriptor, type PrAccess } from './command.js';
-import { ASC, OP, SAI, SENSE_KEY, STATUS } from './constants.js';
-import type { LogicalUnit, NexusState } from './logical-unit.js';
-import { CheckConditionError, illegalRequest, invalidFieldInCdb } from './sense.js';
+import {
+  allocIoBuffer,
+  dataOutBlocks,
+  firstDifference,
+  FUA,
+  inChunks,
+  lbaOutOfRange,
+  mediumError,
+  miscompare,
+  writeOptions,
+} from './block-io.js';
+import { readU64, truncate, writeU64 } from './cdb/fields.js';
+import { command, F_MEDIUM, F_WRITE, usage10, usage12, usage16, USAGE_LBA4, USAGE_LBA8 } from './command.js';
+import { ASC, OP, SAI, STATUS } from './constants.js';
+import type { CommandDescriptor, CommandHandler, LuContext, NexusState } from './handler.js';
+import type { PrAccess } from './persistent-reservations.js';
+import { illegalRequest, invalidFieldInCdb } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { allocIoBuffer, throwIfAborted, truncate, u64, writeU64, yieldToLoop } from './util.js';
-
-export function lbaOutOfRange(): CheckConditionError {
-  return illegalRequest(ASC.LBA_OUT_OF_RANGE);
-}
-
-function isAbort(e: unknown): boolean {
-  return e instanceof Error && e.name === 'AbortError';
-}
-
-/** A backend failure as sense data: MEDIUM ERROR for the medium (SPC-4 Table D.1). */
-export function mediumError(e: unknown, what: 'read' | 'write'): unknown {
-  if (isAbort(e) || e instanceof CheckConditionError) return e;
-  const code = e instanceof Error ? (e as { code?: string }).code : undefined;
-  if (code === 'ERR_BACKEND_READ_ONLY') {
-    return new CheckConditionError(SENSE_KEY.DATA_PROTECT, ASC.WRITE_PROTECTED);
-  }
-  // The file system is full: SBC-3 reports a thin-provisioned LU that cannot allocate as DATA PROTECT,
-  // SPACE ALLOCATION FAILED WRITE PROTECT (27h/07h), which initiators know not to retry blindly.
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new CheckConditionError(SENSE_KEY.DATA_PROTECT, ASC.SPACE_ALLOCATION_FAILED_WRITE_PROTECT, {
-      message: `backend ${what} failed: no space left (${code})`,
-    });
-  }
-  return new CheckConditionError(SENSE_KEY.MEDIUM_ERROR, what === 'read' ? ASC.UNRECOVERED_READ_ERROR : ASC.WRITE_ERROR, {
-    message: `backend ${what} failed: ${e instanceof Error ? e.message : String(e)}`,
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // READ
 
-async function doRead(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, tlByte: number): Promise<ScsiResponse> {
+async function doRead(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, tlByte: number): Promise<ScsiResponse> {
   // SBC-3 §6.5, Block Limits VPD page: a transfer longer than MAXIMUM TRANSFER LENGTH is an invalid field.
   if (count > lu.limits.maxTransferLength) throw invalidFieldInCdb(tlByte);
   // SBC-3, logical block addresses: the LBA plus the transfer length must stay within the capacity.
@@ -55,57 +40,36 @@ async function doRead(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: num
   return { status: STATUS.GOOD, data };
 }
 
-function read6(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function read6(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   // SBC-3 READ(6): 21-bit LBA; TRANSFER LENGTH 0 means 256 blocks.
   return doRead(lu, cmd, ((c[1]! & 0x1f) << 16) | c.readUInt16BE(2), c[4]! === 0 ? 256 : c[4]!, 4);
 }
 
-function read10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function read10(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   // RDPROTECT without protection information (SBC-3 READ(10)) is an invalid field.
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
   return doRead(lu, cmd, c.readUInt32BE(2), c.readUInt16BE(7), 7);
 }
 
-function read12(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function read12(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
   return doRead(lu, cmd, c.readUInt32BE(2), c.readUInt32BE(6), 6);
 }
 
-function read16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function read16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
-  return doRead(lu, cmd, u64(c, 2), c.readUInt32BE(10), 10);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data-Out shorter or longer than the CDB asks (RFC 7143 §11.4.5.1)
-
-/**
- * The blocks of Data-Out a command may act on. More than the SPDTL (EDTL > SPDTL, underflow): only
- * the SPDTL is used. Less (EDTL < SPDTL, overflow): FCP-4 option a), which libiscsi's
- * iSCSIResiduals and WriteVerify*.Residuals tests accept and SBC leaves to the transport: the command
- * is processed "normally except that data beyond" what arrived "shall not be transferred", so it
- * acts on the whole blocks received. A trailing partial block cannot be written without writing
- * bytes the initiator never sent, so that case ends in ILLEGAL REQUEST, INVALID FIELD IN COMMAND
- * INFORMATION UNIT with nothing written (FCP-4 option b), which libiscsi also accepts).
- */
-export function dataOutBlocks(lu: LogicalUnit, cmd: ScsiCommand, count: number): Buffer {
-  const want = count * lu.blockSize;
-  const d = cmd.dataOut;
-  const have = d === null ? 0 : d.length;
-  if (have >= want) return have === want ? (d as Buffer) : (d as Buffer).subarray(0, want);
-  if (have % lu.blockSize !== 0) throw illegalRequest(ASC.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT);
-  return have === 0 ? Buffer.alloc(0) : (d as Buffer).subarray(0, have);
+  return doRead(lu, cmd, readU64(c, 2), c.readUInt32BE(10), 10);
 }
 
 // ---------------------------------------------------------------------------------------------
 // WRITE
 
 async function doWrite(
-  lu: LogicalUnit,
+  lu: LuContext,
   cmd: ScsiCommand,
   lba: number,
   count: number,
@@ -123,8 +87,7 @@ async function doWrite(
     // or WRITE ATOMIC holding these blocks (range-lock.ts).
     const release = lu.rangeLock.tryAcquireShared(lba, blocks) ?? (await lu.rangeLock.acquireShared(lba, blocks, cmd.signal));
     try {
-      // WCE=0 in the caching page: every write goes to the medium (SBC-3 §6.4, Caching mode page).
-      await lu.backend.write(lba, data, fua || !lu.mode.wce ? FUA : NO_FUA, cmd.signal);
+      await lu.backend.write(lba, data, writeOptions(lu.mode, fua), cmd.signal);
     } catch (e) {
       throw mediumError(e, 'write');
     } finally {
@@ -134,53 +97,39 @@ async function doWrite(
   return { status: STATUS.GOOD };
 }
 
-export const FUA = Object.freeze({ fua: true });
-export const NO_FUA = Object.freeze({ fua: false });
-
-function write6(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function write6(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   return doWrite(lu, cmd, ((c[1]! & 0x1f) << 16) | c.readUInt16BE(2), c[4]! === 0 ? 256 : c[4]!, false, 4);
 }
 
-function write10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function write10(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   // WRPROTECT without protection information (SBC-3 WRITE(10)).
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
   return doWrite(lu, cmd, c.readUInt32BE(2), c.readUInt16BE(7), (c[1]! & 0x08) !== 0, 7);
 }
 
-function write12(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function write12(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
   return doWrite(lu, cmd, c.readUInt32BE(2), c.readUInt32BE(6), (c[1]! & 0x08) !== 0, 6);
 }
 
-function write16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function write16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7);
-  return doWrite(lu, cmd, u64(c, 2), c.readUInt32BE(10), (c[1]! & 0x08) !== 0, 10);
+  return doWrite(lu, cmd, readU64(c, 2), c.readUInt32BE(10), (c[1]! & 0x08) !== 0, 10);
 }
 
 // ---------------------------------------------------------------------------------------------
 // VERIFY and WRITE AND VERIFY
-
-export function miscompare(offset: number): CheckConditionError {
-  // SBC-3 VERIFY(10): MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION, INFORMATION = offset of the first
-  // byte that differs.
-  return new CheckConditionError(SENSE_KEY.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY_OPERATION, { information: offset });
-}
-
-export function firstDifference(a: Buffer, b: Buffer): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 /**
  * Reads `[lba, lba + count)` in chunks, each compared with `expect(chunkStart, blocks)` when given,
  * yielding to the event loop between chunks so a long verify never starves other I/O.
  */
 async function verifyRange(
-  lu: LogicalUnit,
+  lu: LuContext,
   cmd: ScsiCommand,
   lba: number,
   count: number,
@@ -188,12 +137,7 @@ async function verifyRange(
 ): Promise<void> {
   const chunk = Math.max(1, lu.limits.verifyChunkBlocks);
   const buf = Buffer.allocUnsafe(Math.min(count, chunk) * lu.blockSize);
-  for (let done = 0; done < count; ) {
-    if (done !== 0) {
-      await yieldToLoop();
-      throwIfAborted(cmd.signal);
-    }
-    const n = Math.min(chunk, count - done);
+  await inChunks(count, chunk, cmd.signal, async (done, n) => {
     const view = n * lu.blockSize === buf.length ? buf : buf.subarray(0, n * lu.blockSize);
     try {
       await lu.backend.read(lba + done, n, view, cmd.signal);
@@ -207,11 +151,10 @@ async function verifyRange(
         throw miscompare(done * lu.blockSize + at);
       }
     }
-    done += n;
-  }
+  });
 }
 
-async function doVerify(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number, tlByte: number): Promise<ScsiResponse> {
+async function doVerify(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, tlByte: number): Promise<ScsiResponse> {
   const c = cmd.cdb;
   if ((c[1]! & 0xe0) !== 0) throw invalidFieldInCdb(1, 7); // VRPROTECT
   const bytchk = (c[1]! >> 1) & 0x03;
@@ -246,15 +189,22 @@ async function doVerify(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: n
   return { status: STATUS.GOOD };
 }
 
-function verify10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doVerify(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7), 7);
+/** A block command on `count` blocks from `lba`; `tlByte` is where its transfer length field starts. */
+type RangeCommand = (lu: LuContext, cmd: ScsiCommand, lba: number, count: number, tlByte: number) => Promise<ScsiResponse>;
+
+/**
+ * The handlers of the 10-, 12- and 16-byte forms of a block command, each decoding the LBA and
+ * transfer length of its layout (SBC-3 READ(10), READ(12), READ(16)). READ and WRITE decode inline.
+ */
+function byLayout(run: RangeCommand): [CommandHandler, CommandHandler, CommandHandler] {
+  return [
+    (lu, cmd) => run(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7), 7),
+    (lu, cmd) => run(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt32BE(6), 6),
+    (lu, cmd) => run(lu, cmd, readU64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10), 10),
+  ];
 }
-function verify12(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doVerify(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt32BE(6), 6);
-}
-function verify16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doVerify(lu, cmd, u64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10), 10);
-}
+
+const [verify10, verify12, verify16] = byLayout(doVerify);
 
 function verifyDataOut(cdb: Buffer, bs: number, count: number): number {
   const bytchk = (cdb[1]! >> 1) & 0x03;
@@ -264,7 +214,7 @@ function verifyDataOut(cdb: Buffer, bs: number, count: number): number {
 }
 
 async function doWriteAndVerify(
-  lu: LogicalUnit,
+  lu: LuContext,
   cmd: ScsiCommand,
   lba: number,
   count: number,
@@ -297,20 +247,12 @@ async function doWriteAndVerify(
   return { status: STATUS.GOOD };
 }
 
-function writeAndVerify10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doWriteAndVerify(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7), 7);
-}
-function writeAndVerify12(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doWriteAndVerify(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt32BE(6), 6);
-}
-function writeAndVerify16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doWriteAndVerify(lu, cmd, u64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10), 10);
-}
+const [writeAndVerify10, writeAndVerify12, writeAndVerify16] = byLayout(doWriteAndVerify);
 
 // ---------------------------------------------------------------------------------------------
 // SYNCHRONIZE CACHE, PRE-FETCH
 
-async function doSynchronizeCache(lu: LogicalUnit, cmd: ScsiCommand, lba: number, count: number): Promise<ScsiResponse> {
+async function doSynchronizeCache(lu: LuContext, cmd: ScsiCommand, lba: number, count: number): Promise<ScsiResponse> {
   // SBC-3 SYNCHRONIZE CACHE(10): NUMBER OF LOGICAL BLOCKS 0 means from LBA to the end of the medium.
   if (lba + count > lu.blocks || lba > lu.blocks) throw lbaOutOfRange();
   // IMMED=1 is accepted; the flush still completes before status, which IMMED permits but does not
@@ -323,14 +265,14 @@ async function doSynchronizeCache(lu: LogicalUnit, cmd: ScsiCommand, lba: number
   return { status: STATUS.GOOD };
 }
 
-function synchronizeCache10(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+function synchronizeCache10(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   return doSynchronizeCache(lu, cmd, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7));
 }
-function synchronizeCache16(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
-  return doSynchronizeCache(lu, cmd, u64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10));
+function synchronizeCache16(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
+  return doSynchronizeCache(lu, cmd, readU64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10));
 }
 
-function doPrefetch(lu: LogicalUnit, lba: number, count: number): ScsiResponse {
+function doPrefetch(lu: LuContext, lba: number, count: number): ScsiResponse {
   if (lba + count > lu.blocks || lba > lu.blocks) throw lbaOutOfRange();
   const n = count === 0 ? lu.blocks - lba : count;
   // SBC-3 PRE-FETCH(10): CONDITION MET when the blocks fit in the cache, GOOD when they do not. Memory is its
@@ -339,18 +281,18 @@ function doPrefetch(lu: LogicalUnit, lba: number, count: number): ScsiResponse {
   return { status: n <= lu.limits.prefetchBlocks ? STATUS.CONDITION_MET : STATUS.GOOD };
 }
 
-function prefetch10(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function prefetch10(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   return doPrefetch(lu, cmd.cdb.readUInt32BE(2), cmd.cdb.readUInt16BE(7));
 }
-function prefetch16(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
-  return doPrefetch(lu, u64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10));
+function prefetch16(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
+  return doPrefetch(lu, readU64(cmd.cdb, 2), cmd.cdb.readUInt32BE(10));
 }
 
 // ---------------------------------------------------------------------------------------------
 // READ CAPACITY
 
 /** READ CAPACITY(10) (SBC-3 §5.15). */
-function readCapacity10(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function readCapacity10(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const pmi = (cmd.cdb[8]! & 0x01) !== 0;
   // SBC-3 READ CAPACITY(10): a LOGICAL BLOCK ADDRESS other than zero needs PMI=1.
   if (!pmi && cmd.cdb.readUInt32BE(2) !== 0) throw invalidFieldInCdb(2);
@@ -362,7 +304,7 @@ function readCapacity10(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
 }
 
 /** READ CAPACITY(16) (SBC-3 §5.16). */
-function readCapacity16(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function readCapacity16(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const c = cmd.cdb;
   const pmi = (c[14]! & 0x01) !== 0;
   if (!pmi && (c.readUInt32BE(2) !== 0 || c.readUInt32BE(6) !== 0)) throw invalidFieldInCdb(2);
@@ -387,7 +329,7 @@ function readCapacity16(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
  * prevented; on a non-removable medium it is accepted and has no effect, as tgt does (SBC-3 gives
  * no error for it). START without LOEJ changes nothing observable: the medium is always spinning.
  */
-async function startStopUnit(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiResponse> {
+async function startStopUnit(lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> {
   const b4 = cmd.cdb[4]!;
   if (b4 >> 4 !== 0) return { status: STATUS.GOOD };
   const loej = (b4 & 0x02) !== 0;
@@ -409,7 +351,7 @@ async function startStopUnit(lu: LogicalUnit, cmd: ScsiCommand): Promise<ScsiRes
 }
 
 /** PREVENT ALLOW MEDIUM REMOVAL (SBC-3): per I_T nexus; 10b and 11b are obsolete. */
-function preventAllow(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function preventAllow(lu: LuContext, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
   const prevent = cmd.cdb[4]! & 0x03;
   if (prevent > 1) throw invalidFieldInCdb(4, 1);
   if (lu.removable) lu.setPrevent(nexus, prevent === 1);
@@ -423,7 +365,7 @@ function preventAllow(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState): Scs
  * READ DEFECT DATA(10) (SBC-3): a virtual medium has no defects, so both lists are valid
  * and empty in whatever format was asked for.
  */
-function readDefectData10(_lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function readDefectData10(_lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const b2 = cmd.cdb[2]!;
   const alloc = cmd.cdb.readUInt16BE(7);
   const data = Buffer.alloc(4);
@@ -432,7 +374,7 @@ function readDefectData10(_lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
 }
 
 /** READ DEFECT DATA(12) (SBC-3): 8-byte header, GENERATION CODE 0, empty list. */
-function readDefectData12(_lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function readDefectData12(_lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const b1 = cmd.cdb[1]!;
   const alloc = cmd.cdb.readUInt32BE(6);
   const data = Buffer.alloc(8);
@@ -451,8 +393,6 @@ const v10Out = (c: Buffer, bs: number): number => verifyDataOut(c, bs, c.readUIn
 const v12Out = (c: Buffer, bs: number): number => verifyDataOut(c, bs, c.readUInt32BE(6));
 const v16Out = (c: Buffer, bs: number): number => verifyDataOut(c, bs, c.readUInt32BE(10));
 
-const LBA4 = [0xff, 0xff, 0xff, 0xff];
-const LBA8 = [...LBA4, ...LBA4];
 // Byte 1 of READ: RDPROTECT, DPO, FUA, RARC, FUA_NV; of WRITE: WRPROTECT, DPO, FUA, FUA_NV.
 // RDPROTECT/WRPROTECT are evaluated (and refused when non-zero), as LIO reports them.
 const READ_B1 = 0xfe;
@@ -460,76 +400,49 @@ const WRITE_B1 = 0xfa;
 // VERIFY: VRPROTECT, DPO, BYTCHK (2 bits, SBC-4); WRITE AND VERIFY: WRPROTECT, DPO, BYTCHK (1 bit).
 const VERIFY_B1 = 0xf6;
 const WAV_B1 = 0xf2;
-const GROUP = 0x1f;
+// PRE-FETCH: IMMED. SYNCHRONIZE CACHE: IMMED and SYNC_NV (bit 2, obsolete in SBC-4), accepted because
+// libiscsi still sets it.
+const PREFETCH_B1 = 0x02;
+const SYNC_B1 = 0x06;
 
 /** START STOP UNIT with START=1 and POWER CONDITION 0 passes a persistent reservation; the rest conflict (SBC-3 §4.17). */
 const startStopPr = (cdb: Buffer): PrAccess => ((cdb[4]! & 0xf1) === 0x01 ? 'allowed' : 'write');
 /** PREVENT ALLOW MEDIUM REMOVAL with PREVENT 00b passes a persistent reservation (SBC-3 §4.17). */
 const preventPr = (cdb: Buffer): PrAccess => ((cdb[4]! & 0x03) === 0 ? 'allowed' : 'write');
+// SYNCHRONIZE CACHE changes no block, so it passes Write Exclusive reservations like a read (LIO does the same).
 const READ = { pr: 'read' as const };
+const MEDIUM_WRITE = F_MEDIUM | F_WRITE;
 
 /** The SBC command set of a direct-access logical unit (besides provisioning.ts and sbc-atomic.ts). */
 export const SBC_COMMANDS: readonly CommandDescriptor[] = [
   command('READ(6)', [OP.READ_6, 0x1f, 0xff, 0xff, 0xff, 0], F_MEDIUM, read6, READ),
-  command('WRITE(6)', [OP.WRITE_6, 0x1f, 0xff, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, write6, { dataOut: rw6Out }),
+  command('WRITE(6)', [OP.WRITE_6, 0x1f, 0xff, 0xff, 0xff, 0], MEDIUM_WRITE, write6, { dataOut: rw6Out }),
   command('START STOP UNIT', [OP.START_STOP_UNIT, 0x01, 0, 0x0f, 0xf7, 0], 0, startStopUnit, { pr: startStopPr }),
   command('PREVENT ALLOW MEDIUM REMOVAL', [OP.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, 0], 0, preventAllow, { pr: preventPr }),
-  command('READ CAPACITY(10)', [OP.READ_CAPACITY_10, 0, ...LBA4, 0, 0, 0x01, 0], F_MEDIUM, readCapacity10, { pr: 'allowed' }),
-  command('READ(10)', [OP.READ_10, READ_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, read10, READ),
-  command('WRITE(10)', [OP.WRITE_10, WRITE_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, write10, { dataOut: rw10Out }),
-  command('WRITE AND VERIFY(10)', [OP.WRITE_AND_VERIFY_10, WAV_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM | F_WRITE, writeAndVerify10, {
-    dataOut: rw10Out,
-  }),
-  command('VERIFY(10)', [OP.VERIFY_10, VERIFY_B1, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, verify10, { dataOut: v10Out, pr: 'read' }),
-  command('PRE-FETCH(10)', [OP.PRE_FETCH_10, 0x02, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, prefetch10, READ),
-  // SYNC_NV (bit 2, obsolete in SBC-4) is accepted: libiscsi still sets it. SYNCHRONIZE CACHE changes
-  // no block, so it passes Write Exclusive reservations like a read (LIO does the same).
-  command('SYNCHRONIZE CACHE(10)', [OP.SYNCHRONIZE_CACHE_10, 0x06, ...LBA4, GROUP, 0xff, 0xff, 0], F_MEDIUM, synchronizeCache10, READ),
+  command('READ CAPACITY(10)', [OP.READ_CAPACITY_10, 0, ...USAGE_LBA4, 0, 0, 0x01, 0], F_MEDIUM, readCapacity10, { pr: 'allowed' }),
+  command('READ(10)', usage10(OP.READ_10, READ_B1), F_MEDIUM, read10, READ),
+  command('WRITE(10)', usage10(OP.WRITE_10, WRITE_B1), MEDIUM_WRITE, write10, { dataOut: rw10Out }),
+  command('WRITE AND VERIFY(10)', usage10(OP.WRITE_AND_VERIFY_10, WAV_B1), MEDIUM_WRITE, writeAndVerify10, { dataOut: rw10Out }),
+  command('VERIFY(10)', usage10(OP.VERIFY_10, VERIFY_B1), F_MEDIUM, verify10, { dataOut: v10Out, pr: 'read' }),
+  command('PRE-FETCH(10)', usage10(OP.PRE_FETCH_10, PREFETCH_B1), F_MEDIUM, prefetch10, READ),
+  command('SYNCHRONIZE CACHE(10)', usage10(OP.SYNCHRONIZE_CACHE_10, SYNC_B1), F_MEDIUM, synchronizeCache10, READ),
   command('READ DEFECT DATA(10)', [OP.READ_DEFECT_DATA_10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0], F_MEDIUM, readDefectData10, READ),
-  command('READ(16)', [OP.READ_16, READ_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read16, READ),
-  command('WRITE(16)', [OP.WRITE_16, WRITE_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM | F_WRITE, write16, {
-    dataOut: rw16Out,
-  }),
-  command(
-    'WRITE AND VERIFY(16)',
-    [OP.WRITE_AND_VERIFY_16, WAV_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0],
-    F_MEDIUM | F_WRITE,
-    writeAndVerify16,
-    { dataOut: rw16Out },
-  ),
-  command('VERIFY(16)', [OP.VERIFY_16, VERIFY_B1, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify16, {
-    dataOut: v16Out,
-    pr: 'read',
-  }),
-  command('PRE-FETCH(16)', [OP.PRE_FETCH_16, 0x02, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, prefetch16, READ),
-  command(
-    'SYNCHRONIZE CACHE(16)',
-    [OP.SYNCHRONIZE_CACHE_16, 0x06, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0],
-    F_MEDIUM,
-    synchronizeCache16,
-    READ,
-  ),
+  command('READ(16)', usage16(OP.READ_16, READ_B1), F_MEDIUM, read16, READ),
+  command('WRITE(16)', usage16(OP.WRITE_16, WRITE_B1), MEDIUM_WRITE, write16, { dataOut: rw16Out }),
+  command('WRITE AND VERIFY(16)', usage16(OP.WRITE_AND_VERIFY_16, WAV_B1), MEDIUM_WRITE, writeAndVerify16, { dataOut: rw16Out }),
+  command('VERIFY(16)', usage16(OP.VERIFY_16, VERIFY_B1), F_MEDIUM, verify16, { dataOut: v16Out, pr: 'read' }),
+  command('PRE-FETCH(16)', usage16(OP.PRE_FETCH_16, PREFETCH_B1), F_MEDIUM, prefetch16, READ),
+  command('SYNCHRONIZE CACHE(16)', usage16(OP.SYNCHRONIZE_CACHE_16, SYNC_B1), F_MEDIUM, synchronizeCache16, READ),
   command(
     'READ CAPACITY(16)',
-    [OP.SERVICE_ACTION_IN_16, SAI.READ_CAPACITY_16, ...LBA8, 0xff, 0xff, 0xff, 0xff, 0x01, 0],
+    [OP.SERVICE_ACTION_IN_16, SAI.READ_CAPACITY_16, ...USAGE_LBA8, ...USAGE_LBA4, 0x01, 0],
     F_MEDIUM,
     readCapacity16,
     { serviceAction: SAI.READ_CAPACITY_16, pr: 'allowed' },
   ),
-  command('READ(12)', [OP.READ_12, READ_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, read12, READ),
-  command('WRITE(12)', [OP.WRITE_12, WRITE_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM | F_WRITE, write12, {
-    dataOut: rw12Out,
-  }),
-  command(
-    'WRITE AND VERIFY(12)',
-    [OP.WRITE_AND_VERIFY_12, WAV_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0],
-    F_MEDIUM | F_WRITE,
-    writeAndVerify12,
-    { dataOut: rw12Out },
-  ),
-  command('VERIFY(12)', [OP.VERIFY_12, VERIFY_B1, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], F_MEDIUM, verify12, {
-    dataOut: v12Out,
-    pr: 'read',
-  }),
-  command('READ DEFECT DATA(12)', [OP.READ_DEFECT_DATA_12, 0x1f, ...LBA4, 0xff, 0xff, 0xff, 0xff, 0, 0], F_MEDIUM, readDefectData12, READ),
+  command('READ(12)', usage12(OP.READ_12, READ_B1), F_MEDIUM, read12, READ),
+  command('WRITE(12)', usage12(OP.WRITE_12, WRITE_B1), MEDIUM_WRITE, write12, { dataOut: rw12Out }),
+  command('WRITE AND VERIFY(12)', usage12(OP.WRITE_AND_VERIFY_12, WAV_B1), MEDIUM_WRITE, writeAndVerify12, { dataOut: rw12Out }),
+  command('VERIFY(12)', usage12(OP.VERIFY_12, VERIFY_B1), F_MEDIUM, verify12, { dataOut: v12Out, pr: 'read' }),
+  command('READ DEFECT DATA(12)', [OP.READ_DEFECT_DATA_12, 0x1f, ...USAGE_LBA4, ...USAGE_LBA4, 0, 0], F_MEDIUM, readDefectData12, READ),
 ];

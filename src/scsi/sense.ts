@@ -2,6 +2,7 @@
 // both for the initiator, and the error the emulation throws to end a command in CHECK CONDITION.
 
 import { ScsiError } from '../errors.js';
+import { readU64, writeU64 } from './cdb/fields.js';
 import { ASC, SENSE_KEY, STATUS, ascName, senseKeyName, statusName } from './constants.js';
 
 /**
@@ -89,6 +90,19 @@ export function buildFixedSense(s: SenseInit): Buffer {
   return buf;
 }
 
+/**
+ * Writes a descriptor holding one 8-byte field (the information and command-specific information
+ * descriptors, SPC-4 §4.5.2): DESCRIPTOR TYPE, ADDITIONAL LENGTH 0Ah, byte 2 (VALID for the
+ * information descriptor), a reserved byte, the field. Returns the offset after it.
+ */
+function writeFieldDescriptor(buf: Buffer, off: number, type: number, byte2: number, value: number): number {
+  buf[off] = type;
+  buf[off + 1] = 0x0a;
+  buf[off + 2] = byte2;
+  writeU64(buf, off + 4, value);
+  return off + 12;
+}
+
 /** Builds descriptor format sense data (response code 72h or 73h), SPC-4 §4.5.2. */
 export function buildDescriptorSense(s: SenseInit): Buffer {
   const hasInfo = s.information !== undefined && s.information >= 0;
@@ -102,25 +116,10 @@ export function buildDescriptorSense(s: SenseInit): Buffer {
   buf[3] = s.ascq;
   buf[7] = len - 8;
   let off = 8;
-  if (hasInfo) {
-    // Information sense data descriptor, SPC-4 §4.5.2, information descriptor: type 00h, length 0Ah, VALID, 8-byte field.
-    const info = s.information as number;
-    buf[off] = 0x00;
-    buf[off + 1] = 0x0a;
-    buf[off + 2] = 0x80;
-    buf.writeUInt32BE(Math.floor(info / 0x100000000), off + 4);
-    buf.writeUInt32BE(info % 0x100000000, off + 8);
-    off += 12;
-  }
-  if (hasCsi) {
-    // Command-specific information descriptor, SPC-4 §4.5.2: type 01h, length 0Ah, 8-byte field.
-    const csi = s.commandSpecific as number;
-    buf[off] = 0x01;
-    buf[off + 1] = 0x0a;
-    buf.writeUInt32BE(Math.floor(csi / 0x100000000), off + 4);
-    buf.writeUInt32BE(csi % 0x100000000, off + 8);
-    off += 12;
-  }
+  // Information sense data descriptor, SPC-4 §4.5.2, information descriptor: type 00h, VALID.
+  if (hasInfo) off = writeFieldDescriptor(buf, off, 0x00, 0x80, s.information as number);
+  // Command-specific information descriptor, SPC-4 §4.5.2: type 01h.
+  if (hasCsi) off = writeFieldDescriptor(buf, off, 0x01, 0x00, s.commandSpecific as number);
   if (hasSks) {
     // Sense key specific sense data descriptor, SPC-4 §4.5.2, sense key specific descriptor: type 02h, length 06h.
     buf[off] = 0x02;
@@ -136,6 +135,14 @@ export function buildSense(s: SenseInit, descriptor: boolean): Buffer {
   return descriptor ? buildDescriptorSense(s) : buildFixedSense(s);
 }
 
+/**
+ * Sense data with sense key `key` and the ASC/ASCQ pair `ascAscq` (`asc << 8 | ascq`, the form of
+ * {@link ASC}) and nothing else, in descriptor format when `descriptor`.
+ */
+export function senseData(key: number, ascAscq: number, descriptor: boolean): Buffer {
+  return buildSense({ key, asc: ascAscq >> 8, ascq: ascAscq & 0xff }, descriptor);
+}
+
 function readSks(sks: Buffer, key: number, out: ParsedSense): void {
   if ((sks[0]! & 0x80) === 0) return;
   out.senseKeySpecific = Buffer.from(sks.subarray(0, 3));
@@ -146,11 +153,6 @@ function readSks(sks: Buffer, key: number, out: ParsedSense): void {
   } else if (key === SENSE_KEY.NOT_READY || key === SENSE_KEY.NO_SENSE) {
     out.progress = sks.readUInt16BE(1);
   }
-}
-
-function readU64(buf: Buffer, off: number): number {
-  // BigInt-free: exact below 2^53, which every LBA and offset this code handles is.
-  return buf.readUInt32BE(off) * 0x100000000 + buf.readUInt32BE(off + 4);
 }
 
 /**
@@ -228,8 +230,11 @@ export function parseSense(buf: Buffer): ParsedSense {
  * class names the failure on both ends.
  */
 export class CheckConditionError extends ScsiError {
+  /** INFORMATION field of the sense data (e.g. a miscompare offset). */
   readonly information: number | undefined;
+  /** Sense-key specific field pointer (ILLEGAL REQUEST). */
   readonly fieldPointer: FieldPointer | undefined;
+  /** COMMAND-SPECIFIC INFORMATION field (e.g. the segment an EXTENDED COPY stopped at). */
   readonly commandSpecific: number | undefined;
   constructor(
     key: number,

@@ -2,22 +2,15 @@
 // REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS. Reservations are in
 // reservations.ts, EXTENDED COPY in extended-copy.ts.
 
-import {
-  command,
-  F_MEDIUM,
-  F_RESERVATION_EXEMPT,
-  F_UA_EXEMPT,
-  type CommandDescriptor,
-  type ServiceActionTable,
-} from './command.js';
+import { encodeLun } from './cdb/spc.js';
+import { truncate } from './cdb/fields.js';
+import { command, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT } from './command.js';
 import { ASC, MI, OP, SENSE_KEY, STATUS } from './constants.js';
-import { encodeLun } from './cdb.js';
+import type { CommandDescriptor, LuContext, NexusState, ServiceActionTable, SupportedTmfs } from './handler.js';
 import { standardInquiry } from './inquiry.js';
-import type { LogicalUnit, NexusState } from './logical-unit.js';
 import { modeSelect, modeSense } from './mode.js';
-import { buildSense, invalidFieldInCdb } from './sense.js';
+import { invalidFieldInCdb, senseData } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
-import { truncate } from './util.js';
 import { vpdPage } from './vpd.js';
 
 /** TEST UNIT READY (SPC-4 §6.47): GOOD once the UA, reservation and medium checks have passed. */
@@ -29,23 +22,23 @@ function testUnitReady(): ScsiResponse {
  * REQUEST SENSE (SPC-4 §6.39). A pending unit attention is returned and cleared (SPC-4 §6.39 with
  * UA_INTLCK_CTRL 00b; SAM-5 unit attention conditions); without one, NOT READY for an ejected medium, else NO SENSE.
  */
-function requestSense(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function requestSense(lu: LuContext, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
   const desc = (cmd.cdb[1]! & 0x01) !== 0;
   const alloc = cmd.cdb[4]!;
   const ua = lu.takeUnitAttention(nexus);
   let sense: Buffer;
   if (ua !== undefined) {
-    sense = buildSense({ key: SENSE_KEY.UNIT_ATTENTION, asc: ua >> 8, ascq: ua & 0xff }, desc);
+    sense = senseData(SENSE_KEY.UNIT_ATTENTION, ua, desc);
   } else if (!lu.mediumPresent) {
-    sense = buildSense({ key: SENSE_KEY.NOT_READY, asc: ASC.MEDIUM_NOT_PRESENT >> 8, ascq: ASC.MEDIUM_NOT_PRESENT & 0xff }, desc);
+    sense = senseData(SENSE_KEY.NOT_READY, ASC.MEDIUM_NOT_PRESENT, desc);
   } else {
-    sense = buildSense({ key: SENSE_KEY.NO_SENSE, asc: 0, ascq: 0 }, desc);
+    sense = senseData(SENSE_KEY.NO_SENSE, ASC.NO_ADDITIONAL_SENSE, desc);
   }
   return { status: STATUS.GOOD, data: truncate(sense, alloc) };
 }
 
 /** INQUIRY (SPC-4 §6.6): standard data, or a VPD page when EVPD=1. */
-function inquiry(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function inquiry(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const evpd = (cmd.cdb[1]! & 0x01) !== 0;
   const page = cmd.cdb[2]!;
   const alloc = cmd.cdb.readUInt16BE(3);
@@ -83,7 +76,7 @@ export function reportLunsData(cmd: ScsiCommand, luns: readonly number[]): ScsiR
   return { status: STATUS.GOOD, data: truncate(data, alloc) };
 }
 
-function reportLuns(lu: LogicalUnit, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function reportLuns(lu: LuContext, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
   const res = reportLunsData(cmd, lu.host.luns());
   // SPC-4 §6.33: REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for the nexus it came on.
   lu.host.reportedLuns(nexus.id);
@@ -101,7 +94,7 @@ function writeTimeouts(buf: Buffer, off: number, d: CommandDescriptor): void {
 }
 
 /** REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35). */
-function reportSupportedOpcodes(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function reportSupportedOpcodes(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const cdb = cmd.cdb;
   const rctd = (cdb[2]! & 0x80) !== 0;
   const options = cdb[2]! & 0x07;
@@ -161,21 +154,6 @@ function reportSupportedOpcodes(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse
   return { status: STATUS.GOOD, data: truncate(data, alloc) };
 }
 
-/** Task management functions a transport may report as supported (SPC-4 §6.36). */
-export interface SupportedTmfs {
-  abortTask?: boolean;
-  abortTaskSet?: boolean;
-  clearAca?: boolean;
-  clearTaskSet?: boolean;
-  logicalUnitReset?: boolean;
-  queryTask?: boolean;
-  targetReset?: boolean;
-  wakeup?: boolean;
-  queryUnitAttention?: boolean;
-  queryTaskSet?: boolean;
-  itNexusReset?: boolean;
-}
-
 /** What iSCSI carries (RFC 7143 §11.5.1): no CLEAR ACA use, no QUERY TASK, no I_T NEXUS RESET. */
 export const DEFAULT_TMFS: SupportedTmfs = {
   abortTask: true,
@@ -186,7 +164,7 @@ export const DEFAULT_TMFS: SupportedTmfs = {
 };
 
 /** REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (SPC-4 §6.36). */
-function reportSupportedTmfs(lu: LogicalUnit, cmd: ScsiCommand): ScsiResponse {
+function reportSupportedTmfs(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
   const reptd = (cmd.cdb[2]! & 0x80) !== 0;
   const alloc = cmd.cdb.readUInt32BE(6);
   const t = lu.tmfs;

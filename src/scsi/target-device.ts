@@ -2,15 +2,16 @@
 // answers for LUNs that do not exist (SPC-4 §6.6, standard INQUIRY data, §6.39), LUN inventory changes, and the fan-out
 // of target resets and I_T nexus loss to every logical unit.
 
-import { AbortError } from '../errors.js';
 import type { BlockBackend } from '../backend/types.js';
-import { ASC, OP, SENSE_KEY, STATUS } from './constants.js';
+import { abortError } from './block-io.js';
+import { truncate } from './cdb/fields.js';
+import { ASC, OP, SENSE_KEY, STATUS, VPD_SUPPORTED_PAGES } from './constants.js';
+import type { LuHost } from './handler.js';
 import { DEFAULT_PRODUCT, DEFAULT_REVISION, DEFAULT_VENDOR, standardInquiry } from './inquiry.js';
-import { LogicalUnit, type LogicalUnitOptions, type LuHost, type TaskManagementEvent } from './logical-unit.js';
-import { buildFixedSense, buildSense, CheckConditionError, invalidFieldInCdb } from './sense.js';
+import { LogicalUnit, type LogicalUnitOptions, type TaskManagementEvent } from './logical-unit.js';
+import { CheckConditionError, invalidFieldInCdb, senseData } from './sense.js';
 import { reportLunsData } from './spc.js';
 import type { ItNexus, LogicalUnitHandle, ScsiCommand, ScsiResponse } from './types.js';
-import { truncate } from './util.js';
 
 /** Options of {@link ScsiTargetDevice}. */
 export interface ScsiTargetDeviceOptions {
@@ -46,11 +47,15 @@ export type TaskAborter = (lun: number, nexusIds: readonly string[]) => Promise<
  * routes it by `cmd.lun`; LUNs can be added and removed while commands run.
  */
 export class ScsiTargetDevice implements LuHost {
+  /** The iSCSI target name of these logical units. */
   readonly targetName: string;
   readonly #opts: ScsiTargetDeviceOptions;
   readonly #luns = new Map<number, LogicalUnit>();
   readonly #nexuses = new Set<string>();
-  /** LUNs whose removal has not finished: their number cannot be reused until it has (seed 003). */
+  /**
+   * LUNs whose removal has not finished: their number cannot be reused until it has, or commands
+   * still in flight on the old LU and the new LU's would share a LUN (and the old backend its close).
+   */
   readonly #removing = new Map<number, Promise<void>>();
   #aborter: TaskAborter | undefined;
   #closed = false;
@@ -70,7 +75,7 @@ export class ScsiTargetDevice implements LuHost {
    * Creates the logical unit `lun` over `backend` (which it then owns). Every I_T nexus gets
    * REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh, SPC-4 REPORT LUNS) on every LU, the new one included, so
    * an initiator learns of it through whichever LU it talks to next; reporting it through one LU
-   * clears it on all of them for that nexus (LUICLR, see {@link LogicalUnit.takeUnitAttention}).
+   * clears it on all of them for that nexus (LUICLR, see {@link UnitAttentions.take} in unit-attention.ts).
    * A LUN still being removed cannot be added again until its removal has finished.
    */
   add(lun: number, backend: BlockBackend, opts: Partial<Omit<LogicalUnitOptions, 'lun' | 'backend' | 'host'>> = {}): LogicalUnit {
@@ -84,7 +89,7 @@ export class ScsiTargetDevice implements LuHost {
   }
 
   /**
-   * Removes LUN `lun` (seed 003, see {@link LogicalUnit.remove}): it leaves the inventory at once
+   * Removes LUN `lun` in three steps (see {@link LogicalUnit.remove}): it leaves the inventory at once
    * (commands to it get LOGICAL UNIT NOT SUPPORTED, REPORT LUNS no longer lists it, the other LUs
    * report REPORTED LUNS DATA HAS CHANGED), the commands in flight complete and are answered, its
    * backend is closed once, then its state is reset. Resolves false when there was no such LUN.
@@ -202,7 +207,7 @@ export class ScsiTargetDevice implements LuHost {
     if (!this.#nexuses.has(id)) this.#nexuses.add(id);
     const lu = this.#luns.get(cmd.lun);
     if (lu !== undefined) return lu.execute(cmd);
-    if (cmd.signal.aborted) return Promise.reject(new AbortError('SCSI command aborted', { cause: cmd.signal.reason }));
+    if (cmd.signal.aborted) return Promise.reject(abortError(cmd.signal));
     try {
       return Promise.resolve(this.#noLogicalUnit(cmd));
     } catch (e) {
@@ -248,27 +253,18 @@ export class ScsiTargetDevice implements LuHost {
           });
           return { status: STATUS.GOOD, data: truncate(data, alloc) };
         }
-        if (cdb[2] !== 0) throw invalidFieldInCdb(2);
-        return { status: STATUS.GOOD, data: truncate(Buffer.from([0x7f, 0x00, 0x00, 0x01, 0x00]), alloc) };
+        if (cdb[2] !== VPD_SUPPORTED_PAGES) throw invalidFieldInCdb(2);
+        // Supported VPD Pages with the same qualifier and type, listing itself.
+        return { status: STATUS.GOOD, data: truncate(Buffer.from([0x7f, VPD_SUPPORTED_PAGES, 0x00, 0x01, VPD_SUPPORTED_PAGES]), alloc) };
       }
       case OP.REQUEST_SENSE: {
         // SPC-4 §6.39: to an incorrect LUN, GOOD with LOGICAL UNIT NOT SUPPORTED as the sense data.
         const desc = (cdb[1]! & 0x01) !== 0;
-        const sense = buildSense(
-          { key: SENSE_KEY.ILLEGAL_REQUEST, asc: ASC.LOGICAL_UNIT_NOT_SUPPORTED >> 8, ascq: ASC.LOGICAL_UNIT_NOT_SUPPORTED & 0xff },
-          desc,
-        );
+        const sense = senseData(SENSE_KEY.ILLEGAL_REQUEST, ASC.LOGICAL_UNIT_NOT_SUPPORTED, desc);
         return { status: STATUS.GOOD, data: truncate(sense, cdb[4]!) };
       }
       default:
-        return {
-          status: STATUS.CHECK_CONDITION,
-          sense: buildFixedSense({
-            key: SENSE_KEY.ILLEGAL_REQUEST,
-            asc: ASC.LOGICAL_UNIT_NOT_SUPPORTED >> 8,
-            ascq: ASC.LOGICAL_UNIT_NOT_SUPPORTED & 0xff,
-          }),
-        };
+        return { status: STATUS.CHECK_CONDITION, sense: senseData(SENSE_KEY.ILLEGAL_REQUEST, ASC.LOGICAL_UNIT_NOT_SUPPORTED, false) };
     }
   }
 }

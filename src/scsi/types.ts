@@ -1,6 +1,8 @@
 // The contract between the iSCSI transport (src/target) and SCSI emulation (src/scsi).
 // The SCSI layer never sees a PDU; the transport never interprets a CDB beyond its length.
 
+import type { BackendTmfType } from '../backend/types.js';
+
 /** One I_T nexus (SAM-5 §4.7): an initiator port talking to a target port. */
 export interface ItNexus {
   /** Stable key for the nexus: `${initiatorPortName}|${targetPortName}`. */
@@ -68,21 +70,17 @@ export interface ScsiResponse {
    *
    * When the Data-Out is short, the SCSI layer acts on the whole blocks received and refuses a
    * trailing partial block (ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT) without
-   * writing anything; see `dataOutBlocks` in sbc.ts for the reasoning.
+   * writing anything; see `dataOutBlocks` in block-io.ts for the reasoning.
    */
   dataOutLength?: number;
 }
 
-/** Task management as the SCSI layer sees it (SAM-5 §7). */
-export type TmfType =
-  | 'abort-task'
-  | 'abort-task-set'
-  | 'clear-aca'
-  | 'clear-task-set'
-  | 'logical-unit-reset'
-  | 'target-warm-reset'
-  | 'target-cold-reset'
-  | 'i-t-nexus-reset';
+/**
+ * Task management as the SCSI layer sees it (SAM-5 §7): the functions RFC 7143 §11.5 carries. The
+ * union is stated once, in the backend layer below (a backend hears of the same functions), so a
+ * logical unit passes its value straight through.
+ */
+export type TmfType = BackendTmfType;
 
 /** One logical unit as the transport sees it. */
 export interface LogicalUnitHandle {

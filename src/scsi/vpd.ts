@@ -2,29 +2,27 @@
 // identification, third-party copy, block limits, block device characteristics, logical block
 // provisioning.
 
-import { PROTOCOL_ID_ISCSI } from './constants.js';
+import {
+  ASSOCIATION,
+  CODE_SET,
+  DESIGNATOR_TYPE,
+  PROTOCOL_ID_ISCSI,
+  VPD_BLOCK_DEVICE_CHARACTERISTICS,
+  VPD_BLOCK_LIMITS,
+  VPD_DEVICE_IDENTIFICATION,
+  VPD_LOGICAL_BLOCK_PROVISIONING,
+  VPD_SUPPORTED_PAGES,
+  VPD_THIRD_PARTY_COPY,
+  VPD_UNIT_SERIAL_NUMBER,
+} from './constants.js';
 import { thirdPartyCopyDescriptors } from './extended-copy.js';
-import type { LogicalUnit } from './logical-unit.js';
+import type { LuContext } from './handler.js';
+import { t10VendorIdDesignator } from './inquiry.js';
 import { invalidFieldInCdb } from './sense.js';
 import type { ItNexus } from './types.js';
 
-/** Supported VPD Pages (SPC-4, Supported VPD Pages). */
-export const VPD_SUPPORTED_PAGES = 0x00;
-/** Unit Serial Number (SPC-4, Unit Serial Number VPD page). */
-export const VPD_UNIT_SERIAL_NUMBER = 0x80;
-/** Device Identification (SPC-4, Device Identification VPD page). */
-export const VPD_DEVICE_IDENTIFICATION = 0x83;
-/** Third-party Copy (SPC-4 §7.8.17), when the LU has a copy manager. */
-export const VPD_THIRD_PARTY_COPY = 0x8f;
-/** Block Limits (SBC-3 §6.5, Block Limits VPD page). */
-export const VPD_BLOCK_LIMITS = 0xb0;
-/** Block Device Characteristics (SBC-3 §6.5, Block Device Characteristics VPD page). */
-export const VPD_BLOCK_DEVICE_CHARACTERISTICS = 0xb1;
-/** Logical Block Provisioning (SBC-3 §6.5, Logical Block Provisioning VPD page). */
-export const VPD_LOGICAL_BLOCK_PROVISIONING = 0xb2;
-
 /** The pages an LU returns, in ascending order, as the Supported VPD Pages page requires (SPC-4 §7.8). */
-export function supportedVpdPages(lu: LogicalUnit): number[] {
+export function supportedVpdPages(lu: LuContext): number[] {
   return [
     VPD_SUPPORTED_PAGES,
     VPD_UNIT_SERIAL_NUMBER,
@@ -71,29 +69,17 @@ function scsiNameString(name: string): Buffer {
   return b;
 }
 
-const ASSOC_LU = 0;
-const ASSOC_TARGET_PORT = 1;
-const ASSOC_TARGET_DEVICE = 2;
-const CODE_SET_BINARY = 1;
-const CODE_SET_ASCII = 2;
-const CODE_SET_UTF8 = 3;
-const TYPE_T10_VENDOR_ID = 1;
-const TYPE_NAA = 3;
-const TYPE_RELATIVE_TARGET_PORT = 4;
-const TYPE_SCSI_NAME_STRING = 8;
-
 /** Device Identification (SPC-4, Device Identification VPD page): the LU's designators plus those of the port it was asked on. */
-export function deviceIdentification(lu: LogicalUnit, nexus: ItNexus): Buffer {
+export function deviceIdentification(lu: LuContext, nexus: ItNexus): Buffer {
   const id = lu.identity;
   const parts: Buffer[] = [
-    designator({ codeSet: CODE_SET_BINARY, piv: false, association: ASSOC_LU, type: TYPE_NAA, value: id.naa }),
-    // T10 vendor ID based (SPC-4, T10 vendor ID designator): the 8-byte vendor, then a vendor specific identifier.
+    designator({ codeSet: CODE_SET.BINARY, piv: false, association: ASSOCIATION.LOGICAL_UNIT, type: DESIGNATOR_TYPE.NAA, value: id.naa }),
     designator({
-      codeSet: CODE_SET_ASCII,
+      codeSet: CODE_SET.ASCII,
       piv: false,
-      association: ASSOC_LU,
-      type: TYPE_T10_VENDOR_ID,
-      value: Buffer.concat([Buffer.from(id.vendor.padEnd(8, ' ').slice(0, 8), 'latin1'), Buffer.from(id.serial, 'latin1')]),
+      association: ASSOCIATION.LOGICAL_UNIT,
+      type: DESIGNATOR_TYPE.T10_VENDOR_ID,
+      value: t10VendorIdDesignator(id),
     }),
   ];
   // Port and device designators carry PIV=1 and protocol identifier 5 (iSCSI, SPC-4 protocol identifier values).
@@ -102,26 +88,26 @@ export function deviceIdentification(lu: LogicalUnit, nexus: ItNexus): Buffer {
   parts.push(
     designator({
       protocol: PROTOCOL_ID_ISCSI,
-      codeSet: CODE_SET_BINARY,
+      codeSet: CODE_SET.BINARY,
       piv: true,
-      association: ASSOC_TARGET_PORT,
-      type: TYPE_RELATIVE_TARGET_PORT,
+      association: ASSOCIATION.TARGET_PORT,
+      type: DESIGNATOR_TYPE.RELATIVE_TARGET_PORT,
       value: rtpi,
     }),
     designator({
       protocol: PROTOCOL_ID_ISCSI,
-      codeSet: CODE_SET_UTF8,
+      codeSet: CODE_SET.UTF8,
       piv: true,
-      association: ASSOC_TARGET_PORT,
-      type: TYPE_SCSI_NAME_STRING,
+      association: ASSOCIATION.TARGET_PORT,
+      type: DESIGNATOR_TYPE.SCSI_NAME_STRING,
       value: scsiNameString(nexus.targetPortName),
     }),
     designator({
       protocol: PROTOCOL_ID_ISCSI,
-      codeSet: CODE_SET_UTF8,
+      codeSet: CODE_SET.UTF8,
       piv: true,
-      association: ASSOC_TARGET_DEVICE,
-      type: TYPE_SCSI_NAME_STRING,
+      association: ASSOCIATION.TARGET_DEVICE,
+      type: DESIGNATOR_TYPE.SCSI_NAME_STRING,
       value: scsiNameString(nexus.targetName),
     }),
   );
@@ -129,7 +115,7 @@ export function deviceIdentification(lu: LogicalUnit, nexus: ItNexus): Buffer {
 }
 
 /** Block Limits (SBC-3 §6.5, Block Limits VPD page; SBC-4, Block Limits VPD page for the atomic fields, left zero). */
-export function blockLimits(lu: LogicalUnit): Buffer {
+export function blockLimits(lu: LuContext): Buffer {
   const b = Buffer.alloc(0x3c);
   const l = lu.limits;
   const c = lu.capabilities;
@@ -166,7 +152,7 @@ export function blockDeviceCharacteristics(): Buffer {
 }
 
 /** Logical Block Provisioning (SBC-3 §6.5, Logical Block Provisioning VPD page): what this LU and its backend really do. */
-export function logicalBlockProvisioning(lu: LogicalUnit): Buffer {
+export function logicalBlockProvisioning(lu: LuContext): Buffer {
   const b = Buffer.alloc(4);
   const c = lu.capabilities;
   let flags = 0;
@@ -182,7 +168,7 @@ export function logicalBlockProvisioning(lu: LogicalUnit): Buffer {
 }
 
 /** The VPD page `code` for INQUIRY with EVPD=1; an unsupported page is INVALID FIELD IN CDB. */
-export function vpdPage(lu: LogicalUnit, code: number, nexus: ItNexus): Buffer {
+export function vpdPage(lu: LuContext, code: number, nexus: ItNexus): Buffer {
   switch (code) {
     case VPD_SUPPORTED_PAGES:
       return page(VPD_SUPPORTED_PAGES, Buffer.from(supportedVpdPages(lu)));

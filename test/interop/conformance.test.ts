@@ -1,4 +1,4 @@
-// libiscsi's conformance suite against `tsiscsi target` (issue 6): `iscsi-test-cu -d URL URL` on a
+// libiscsi's conformance suite against `tsiscsi target`: `iscsi-test-cu -d URL URL` on a
 // 1 GiB file LUN, the URL twice so the multipath tests run with two sessions to the same LUN.
 // Yardstick: at least 215 passes, at most 15 skips, no failure but the libiscsi test bugs listed below.
 
@@ -53,7 +53,7 @@ describe('parseCunitOutput', () => {
   });
 });
 
-describe.skipIf(interopDisabled)('libiscsi iscsi-test-cu against tsiscsi target (issue 6)', () => {
+describe.skipIf(interopDisabled)('libiscsi iscsi-test-cu against tsiscsi target', () => {
   let dir: string;
   let target: ChildProcess;
   let targetLog = '';

@@ -14,7 +14,7 @@ const req = (itt: number, ttt: number, extra: Partial<R2TRequest> = {}): R2TRequ
   ...extra,
 });
 
-describe('R2TTable pool → queue (issue)', () => {
+describe('R2TTable pool → queue (an R2T issued or received)', () => {
   it('fills a pool descriptor, starts its burst at nothing done, and counts it outstanding', () => {
     const t = new R2TTable(2);
     expect(t.free).toBe(2);

@@ -1,4 +1,4 @@
-// Bounded memory per connection against a peer that does not read (issue 9): read commands start only
+// Bounded memory per connection against a peer that does not read: read commands start only
 // while their Data-In fits the connection's read budget and the socket is not congested; the rest wait
 // in arrival order. Before this, 128 READs of 8 MiB from a peer that never reads held 1 GiB.
 // The engine is driven without a socket; `execute` is scripted, so what started is known exactly.

@@ -1,4 +1,4 @@
-// CHAP secrets never reach the logs (issue 9): a target at --log-level trace, CHAP and mutual CHAP
+// CHAP secrets never reach the logs: a target at --log-level trace, CHAP and mutual CHAP
 // with secrets from the environment, logged into by our initiator (right and wrong secret) and by
 // libiscsi's iscsi-inq. Neither secret, nor its hex, may appear in anything the target printed.
 import { spawnSync } from 'node:child_process';

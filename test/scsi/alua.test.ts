@@ -1,7 +1,7 @@
 // ALUA on the wire (SPC-4 §6.37 REPORT TARGET PORT GROUPS, §6.45 SET TARGET PORT GROUPS, §7.8.6 the
 // port designators): CDB bytes, parameter data both ways, and what a path's identity is made of.
 import { describe, expect, test } from 'vitest';
-import { parseVpd83 } from '../../src/scsi/cdb.js';
+import { parseVpd83 } from '../../src/scsi/cdb/vpd.js';
 import {
   ALUA_STATE,
   aluaStateName,
@@ -11,7 +11,7 @@ import {
   encodeSetTargetPortGroups,
   parseReportTargetPortGroups,
   pathIdentity,
-} from '../../src/scsi/cdb-alua.js';
+} from '../../src/scsi/cdb/alua.js';
 import { vpd83 } from './vpd83.js';
 
 const u16 = (n: number): Buffer => {

@@ -3,8 +3,16 @@
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import type { BlockBackend } from '../../src/backend/types.js';
-import { cdbRead10, cdbReportSupportedOpcodes, cdbWrite10, parseSupportedOpcodesOne } from '../../src/scsi/cdb.js';
-import { cdbCompareAndWrite, cdbOrWrite16, cdbWriteAtomic16, cdbWriteSame16 } from '../../src/scsi/cdb-blocks.js';
+import {
+  cdbRead10,
+  cdbReportSupportedOpcodes,
+  cdbWrite10,
+  parseSupportedOpcodesOne,
+  cdbCompareAndWrite,
+  cdbOrWrite16,
+  cdbWriteAtomic16,
+  cdbWriteSame16,
+} from '../../src/scsi/cdb/index.js';
 import { ASC, OP, SENSE_KEY } from '../../src/scsi/constants.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { GatedBackend, cmd, expectSense, makeLu, pattern, settle, type Fixture } from './helpers.js';

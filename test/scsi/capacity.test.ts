@@ -10,7 +10,7 @@ import {
   parseReadCapacity16,
   parseVpdBlockLimits,
   parseVpdLogicalBlockProvisioning,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { cmd, expectSense, makeLu } from './helpers.js';
 

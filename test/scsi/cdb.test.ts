@@ -26,7 +26,7 @@ import {
   parseSupportedOpcodesOne,
   parseVpd83,
   readU64,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 
 describe('READ/WRITE builders (SBC-3 §5.10-5.13, §5.31-5.34)', () => {
   test('READ(16) puts a 64-bit LBA, transfer length, DPO and FUA in place', () => {

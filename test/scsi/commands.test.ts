@@ -21,7 +21,7 @@ import {
   cdbSynchronizeCache16,
   cdbTestUnitReady,
   cdbWrite10,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { parseSense } from '../../src/scsi/sense.js';
 import { expectSense, makeLu, nexus, pattern } from './helpers.js';
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { ASC, SENSE_KEY } from '../../src/scsi/constants.js';
-import { cdbRead10, cdbTestUnitReady, cdbWrite10 } from '../../src/scsi/cdb.js';
+import { cdbRead10, cdbTestUnitReady, cdbWrite10 } from '../../src/scsi/cdb/index.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import type { ScsiResponse } from '../../src/scsi/types.js';
 import { GatedBackend, cmd, expectSense, pattern, settle, type CmdOptions } from './helpers.js';

@@ -10,7 +10,7 @@ import {
   cdbTestUnitReady,
   parseSupportedOpcodesAll,
   parseSupportedOpcodesOne,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { expectSense, makeLu } from './helpers.js';
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;

@@ -2,8 +2,13 @@
 // device, RECEIVE COPY RESULTS, the Third-party Copy VPD page and 3PC.
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { cdbInquiry, cdbRead10, cdbReadCapacity10, cdbWrite10, parseInquiry, parseVpdSupportedPages } from '../../src/scsi/cdb.js';
 import {
+  cdbInquiry,
+  cdbRead10,
+  cdbReadCapacity10,
+  cdbWrite10,
+  parseInquiry,
+  parseVpdSupportedPages,
   blockToBlockSegment,
   cdbExtendedCopy,
   cdbReceiveCopyResults,
@@ -11,7 +16,7 @@ import {
   identificationCscd,
   parseCopyOperatingParameters,
   parseCopyStatus,
-} from '../../src/scsi/cdb-copy.js';
+} from '../../src/scsi/cdb/index.js';
 import { ASC, SENSE_KEY, XCOPY_SA } from '../../src/scsi/constants.js';
 import type { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';

@@ -10,7 +10,7 @@ import {
   parseVpdLogicalBlockProvisioning,
   parseVpdSerialNumber,
   parseVpdSupportedPages,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { deriveNaa, parseNaa } from '../../src/scsi/inquiry.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';

@@ -2,7 +2,7 @@
 // informational exceptions pages (SBC-3 §6.4.5, SPC-4 §7.5.7, §7.5.10).
 import { describe, expect, test } from 'vitest';
 import { ASC, SENSE_KEY } from '../../src/scsi/constants.js';
-import { cdbModeSelect10, cdbModeSelect6, cdbModeSense10, cdbModeSense6, cdbRead10, parseModeSense } from '../../src/scsi/cdb.js';
+import { cdbModeSelect10, cdbModeSelect6, cdbModeSense10, cdbModeSense6, cdbRead10, parseModeSense } from '../../src/scsi/cdb/index.js';
 import { expectSense, makeLu, nexus } from './helpers.js';
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;

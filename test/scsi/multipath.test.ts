@@ -2,8 +2,7 @@
 // the other's writes, reservations, resets and medium removal prevention.
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { cdbPreventAllow, cdbRead10, cdbStartStopUnit, cdbTestUnitReady, cdbWrite10 } from '../../src/scsi/cdb.js';
-import { cdbPersistentReserveOut } from '../../src/scsi/cdb-reservations.js';
+import { cdbPreventAllow, cdbRead10, cdbStartStopUnit, cdbTestUnitReady, cdbWrite10, cdbPersistentReserveOut } from '../../src/scsi/cdb/index.js';
 import { ASC, PR_TYPE, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import type { ItNexus } from '../../src/scsi/types.js';

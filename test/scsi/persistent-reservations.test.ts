@@ -4,8 +4,14 @@
 import { describe, expect, test, vi } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import type { SidecarStore } from '../../src/backend/types.js';
-import { cdbModeSense6, cdbRead10, cdbReadCapacity10, cdbRelease6, cdbReserve6, cdbTestUnitReady, cdbWrite10 } from '../../src/scsi/cdb.js';
 import {
+  cdbModeSense6,
+  cdbRead10,
+  cdbReadCapacity10,
+  cdbRelease6,
+  cdbReserve6,
+  cdbTestUnitReady,
+  cdbWrite10,
   cdbPersistentReserveIn,
   cdbPersistentReserveOut,
   cdbRelease10,
@@ -15,7 +21,7 @@ import {
   parsePrinReadReservation,
   parsePrinReportCapabilities,
   type ProutParameterList,
-} from '../../src/scsi/cdb-reservations.js';
+} from '../../src/scsi/cdb/index.js';
 import { ASC, PR_TYPE, PRIN, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';

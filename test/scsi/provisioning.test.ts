@@ -2,8 +2,16 @@
 // UNMAP, ANCHOR and NDOB, GET LBA STATUS (§5.6), and long operations that leave the event loop free.
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { cdbRead10, cdbStartStopUnit, cdbWrite10 } from '../../src/scsi/cdb.js';
-import { cdbGetLbaStatus, cdbUnmap, cdbWriteSame10, cdbWriteSame16, parseGetLbaStatus } from '../../src/scsi/cdb-blocks.js';
+import {
+  cdbRead10,
+  cdbStartStopUnit,
+  cdbWrite10,
+  cdbGetLbaStatus,
+  cdbUnmap,
+  cdbWriteSame10,
+  cdbWriteSame16,
+  parseGetLbaStatus,
+} from '../../src/scsi/cdb/index.js';
 import { ASC, SENSE_KEY } from '../../src/scsi/constants.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { cmd, expectSense, makeLu, pattern, type Fixture } from './helpers.js';

@@ -11,7 +11,7 @@ import {
   cdbWrite12,
   cdbWrite16,
   cdbWrite6,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { expectSense, makeLu, pattern } from './helpers.js';
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;

@@ -12,7 +12,7 @@ import {
   parseInquiry,
   parseReportLuns,
   parseVpd83,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import { parseSense } from '../../src/scsi/sense.js';
 import { TARGET, cmd, expectSense, nexus, type CmdOptions } from './helpers.js';

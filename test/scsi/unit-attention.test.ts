@@ -12,7 +12,7 @@ import {
   cdbReserve6,
   cdbTestUnitReady,
   parseReadCapacity16,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { LogicalUnit } from '../../src/scsi/logical-unit.js';
 import { parseSense } from '../../src/scsi/sense.js';

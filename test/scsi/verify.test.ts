@@ -10,7 +10,7 @@ import {
   cdbWriteAndVerify10,
   cdbWriteAndVerify12,
   cdbWriteAndVerify16,
-} from '../../src/scsi/cdb.js';
+} from '../../src/scsi/cdb/index.js';
 import { expectSense, makeLu, pattern } from './helpers.js';
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;

@@ -5,7 +5,7 @@
 
 import { ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError, TsiscsiError } from '../../errors.js';
 import { ASC, SENSE_KEY, STATUS } from '../../scsi/constants.js';
-import { ALUA_STATE } from '../../scsi/cdb-alua.js';
+import { ALUA_STATE } from '../../scsi/cdb/alua.js';
 import { TargetFailureError } from '../errors.js';
 
 /**

@@ -7,8 +7,8 @@
 
 import type { Logger } from 'pino';
 import { AbortError, ConnectionError, LoginError } from '../../errors.js';
-import { ALUA_STATE, TPGS, aluaStateName, cdbSetTargetPortGroups, encodeSetTargetPortGroups } from '../../scsi/cdb-alua.js';
-import type { StandardInquiry } from '../../scsi/cdb.js';
+import { ALUA_STATE, TPGS, aluaStateName, cdbSetTargetPortGroups, encodeSetTargetPortGroups } from '../../scsi/cdb/alua.js';
+import type { StandardInquiry } from '../../scsi/cdb/spc.js';
 import { CheckedEventEmitter } from '../../util/checked-emitter.js';
 import { realClock, type Clock } from '../../util/clock.js';
 import { EventChannel, type EventIterator } from '../../util/event-channel.js';

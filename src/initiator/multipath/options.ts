@@ -2,7 +2,7 @@
 // fast-failure defaults among them), its events, the status of each path, and the few calls it makes
 // on a path's session (so that tests can stand a scripted session in for a real one).
 
-import type { StandardInquiry } from '../../scsi/cdb.js';
+import type { StandardInquiry } from '../../scsi/cdb/spc.js';
 import type { CommandResult } from '../core/result.js';
 import type { SessionEvent } from '../events.js';
 import type { Capacity, CommandOptions, ExecuteOptions, ReadOptions, SessionOptions, WriteOptions } from '../options.js';

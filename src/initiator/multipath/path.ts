@@ -3,8 +3,8 @@
 // and port it reaches (INQUIRY, Device Identification VPD page, READ CAPACITY), and the state of its
 // target port group (REPORT TARGET PORT GROUPS).
 
-import { ALUA_STATE, RTPG_MIN_ALLOC, TPGS, aluaStateName, cdbReportTargetPortGroups, parseReportTargetPortGroups, pathIdentity, type TargetPortGroupDescriptor, type TargetPortGroups } from '../../scsi/cdb-alua.js';
-import { parseVpd83 } from '../../scsi/cdb.js';
+import { ALUA_STATE, RTPG_MIN_ALLOC, TPGS, aluaStateName, cdbReportTargetPortGroups, parseReportTargetPortGroups, pathIdentity, type TargetPortGroupDescriptor, type TargetPortGroups } from '../../scsi/cdb/alua.js';
+import { parseVpd83 } from '../../scsi/cdb/vpd.js';
 import { targetData } from '../commands.js';
 import type { IscsiUrl } from '../url.js';
 import type { PathSession, PathStatus, PathStatusName } from './options.js';

@@ -1,7 +1,7 @@
 // Which path a command takes: by ALUA state (SPC-4 §5.15.2.4) first, round-robin among equals. Socket-free
 // and allocation-free: it scans the few paths twice and keeps one cursor.
 
-import { ALUA_STATE } from '../../scsi/cdb-alua.js';
+import { ALUA_STATE } from '../../scsi/cdb/alua.js';
 
 /** What the selector needs to know of a path. */
 export interface SelectablePath {

@@ -1,4 +1,5 @@
-// Event delivery (seed 004): never "pending" and then blocking, never blocking while one is pending.
+// Event delivery: never "pending" and then blocking, never blocking while one is pending, callbacks
+// checked once at registration (a misspelt event name would never fire).
 import { describe, expect, it } from 'vitest';
 import { EventChannel } from '../../../src/util/event-channel.js';
 import { AsyncEvent, Opcode } from '../../../src/pdu/constants.js';

@@ -1,4 +1,5 @@
-// Seed 001: frwdLock and backLock with a strict order, checked in code.
+// The session's two locks: frwdLock (submit path) and backLock (response path), taken in a strict order
+// (backLock inside frwdLock, never the reverse) that is checked in code, as in the Linux initiator.
 import { describe, expect, it } from 'vitest';
 import { SessionLocks } from '../../../src/initiator/core/locks.js';
 import { LockOrderError } from '../../../src/util/mutex.js';

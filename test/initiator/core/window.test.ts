@@ -1,5 +1,6 @@
 // The command window (RFC 7143 §3.2.2.1, §4.2.2.1) and CmdSN flow control: a submitter waits while the
-// window is closed and the response path wakes it; a NOP-Out ping is the backstop (seed 000).
+// window is closed and the response path wakes it; a NOP-Out ping is the backstop
+// for the wake-up that never comes (a lost response would leave the window closed for ever).
 import { describe, expect, it } from 'vitest';
 import { CommandWindow } from '../../../src/initiator/core/window.js';
 import { Opcode } from '../../../src/pdu/constants.js';

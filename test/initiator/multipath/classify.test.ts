@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { AbortError, ConnectionError, IscsiProtocolError, LoginError, TimeoutError } from '../../../src/errors.js';
 import { CommandRejectedError, ResidualError, TargetFailureError } from '../../../src/initiator/errors.js';
 import { aluaStateFromSense, failoverAction, unitAttentionMovesStates } from '../../../src/initiator/multipath/classify.js';
-import { ALUA_STATE } from '../../../src/scsi/cdb-alua.js';
+import { ALUA_STATE } from '../../../src/scsi/cdb/alua.js';
 import { SENSE_KEY, STATUS } from '../../../src/scsi/constants.js';
 import { scsiError } from './fake-path.js';
 

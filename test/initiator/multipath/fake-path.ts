@@ -9,8 +9,8 @@ import type { CommandResult } from '../../../src/initiator/core/result.js';
 import type { SessionEvent } from '../../../src/initiator/events.js';
 import type { PathSession } from '../../../src/initiator/multipath/options.js';
 import type { Capacity } from '../../../src/initiator/options.js';
-import { ALUA_STATE, encodeReportTargetPortGroups } from '../../../src/scsi/cdb-alua.js';
-import type { StandardInquiry } from '../../../src/scsi/cdb.js';
+import { ALUA_STATE, encodeReportTargetPortGroups } from '../../../src/scsi/cdb/alua.js';
+import type { StandardInquiry } from '../../../src/scsi/cdb/spc.js';
 import { ascName, senseKeyName, statusName, SENSE_KEY, STATUS } from '../../../src/scsi/constants.js';
 import { vpd83 } from '../../scsi/vpd83.js';
 

@@ -7,7 +7,7 @@ import { NoPathError, PathIdentityError } from '../../../src/initiator/errors.js
 import { MultipathSession } from '../../../src/initiator/multipath/multipath-session.js';
 import type { MultipathEvent, MultipathOptions } from '../../../src/initiator/multipath/options.js';
 import { parseIscsiUrl } from '../../../src/initiator/url.js';
-import { ALUA_STATE, TPGS } from '../../../src/scsi/cdb-alua.js';
+import { ALUA_STATE, TPGS } from '../../../src/scsi/cdb/alua.js';
 import { SENSE_KEY, STATUS } from '../../../src/scsi/constants.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { BS, FakeLu, FakePath, scsiError } from './fake-path.js';

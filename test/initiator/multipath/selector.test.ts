@@ -1,7 +1,7 @@
 // Path selection (selector.ts): by ALUA state first, PREF among equals, round-robin among the best.
 import { describe, expect, test } from 'vitest';
 import { PathSelector, pathRank, type SelectablePath } from '../../../src/initiator/multipath/selector.js';
-import { ALUA_STATE } from '../../../src/scsi/cdb-alua.js';
+import { ALUA_STATE } from '../../../src/scsi/cdb/alua.js';
 
 const path = (aluaState: number, pref = false, usable = true): SelectablePath => ({ aluaState, pref, usable });
 const pick = (sel: PathSelector, paths: SelectablePath[], n: number, avoid: SelectablePath | null = null) =>

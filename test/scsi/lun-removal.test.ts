@@ -1,4 +1,4 @@
-// Seed 003: removing a logical unit in three steps. 1) it refuses new work and what is in flight runs
+// Removing a logical unit while commands run, in three steps. 1) it refuses new work and what is in flight runs
 // to completion, every answer delivered to the command that asked; 2) the owner's cleanup (the
 // backend's close) runs once; 3) its state is reset. Nothing touches the backend after its close.
 import { describe, expect, test } from 'vitest';
@@ -6,7 +6,7 @@ import { DelayBackend } from '../../src/backend/delay.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import type { BlockBackend } from '../../src/backend/types.js';
 import { ASC, SENSE_KEY } from '../../src/scsi/constants.js';
-import { cdbRead10, cdbWrite10 } from '../../src/scsi/cdb.js';
+import { cdbRead10, cdbWrite10 } from '../../src/scsi/cdb/index.js';
 import { ScsiTargetDevice } from '../../src/scsi/target-device.js';
 import { TARGET, cmd, expectSense } from './helpers.js';
 
@@ -31,7 +31,7 @@ function spy(inner: BlockBackend) {
   return { backend: proxy, calls, afterClose };
 }
 
-describe('LUN removal (seed 003)', () => {
+describe('LUN removal', () => {
   test('answers every command in flight, refuses new ones, closes the backend once and never calls it again', async () => {
     const s = spy(new DelayBackend(new MemoryBackend({ blocks: 256 }), 50));
     const d = new ScsiTargetDevice({ targetName: TARGET });

@@ -3,8 +3,8 @@
 // Device Identification VPD page (SPC-4 §7.8.6) that tie a target port to its logical unit and its
 // target port group. Pure codecs: a multipath initiator and an ALUA target share them.
 
-import type { Designator } from './cdb.js';
-import { MI, OP } from './constants.js';
+import { ASSOCIATION, DESIGNATOR_TYPE, MI, OP } from '../constants.js';
+import type { Designator } from './vpd.js';
 
 /** MAINTENANCE OUT service action of SET TARGET PORT GROUPS (SPC-4 §6.45). */
 export const MO_SET_TARGET_PORT_GROUPS = 0x0a;
@@ -220,20 +220,9 @@ export function encodeReportTargetPortGroups(groups: readonly TargetPortGroupIni
   return b;
 }
 
-/** ASSOCIATION of a designator (SPC-4 §7.8.6.1, Table 489). */
-export const DESIGNATOR_ASSOCIATION = { LOGICAL_UNIT: 0, TARGET_PORT: 1, TARGET_DEVICE: 2 } as const;
-/** DESIGNATOR TYPE (SPC-4 §7.8.6.1, Table 490). */
-export const DESIGNATOR_TYPE = {
-  VENDOR_SPECIFIC: 0x0,
-  T10_VENDOR_ID: 0x1,
-  EUI_64: 0x2,
-  NAA: 0x3,
-  RELATIVE_TARGET_PORT: 0x4,
-  TARGET_PORT_GROUP: 0x5,
-  LOGICAL_UNIT_GROUP: 0x6,
-  MD5_LOGICAL_UNIT: 0x7,
-  SCSI_NAME_STRING: 0x8,
-} as const;
+/** ASSOCIATION (SPC-4 §7.8.6.1, Table 489) and DESIGNATOR TYPE (Table 490) of a designator, under the names the initiator uses. */
+export { ASSOCIATION as DESIGNATOR_ASSOCIATION, DESIGNATOR_TYPE } from '../constants.js';
+const DESIGNATOR_ASSOCIATION = ASSOCIATION;
 
 /** What a path learns from the Device Identification page: the LU it reaches and the port it arrives by. */
 export interface PathIdentity {

@@ -1,32 +1,34 @@
-// CDB builders and parameter-data parsers for reservations, shared by both ends: SPC-2 RESERVE(10)
-// and RELEASE(10), PERSISTENT RESERVE IN (SPC-4 §6.15) and PERSISTENT RESERVE OUT (SPC-4 §6.16).
+// CDB builders and parameter-data parsers of reservations, shared by both ends: SPC-2 RESERVE and
+// RELEASE, (6) and (10), PERSISTENT RESERVE IN (SPC-4 §6.15) and PERSISTENT RESERVE OUT (SPC-4 §6.16).
 
-import { OP } from './constants.js';
+import { OP } from '../constants.js';
+import { checkUint, newCdb } from './fields.js';
 
-function checkUint(name: string, v: number, max: number, rule: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} ${v} does not fit its field: 0..${max} (${rule})`);
+/** RESERVE(6) (SPC-2 (RESERVE(6))). */
+export function cdbReserve6(): Buffer {
+  return newCdb(OP.RESERVE_6, 6);
+}
+
+/** RELEASE(6) (SPC-2 (RELEASE(6))). */
+export function cdbRelease6(): Buffer {
+  return newCdb(OP.RELEASE_6, 6);
 }
 
 /** RESERVE(10) (SPC-2 §7.22), without third-party reservation. */
 export function cdbReserve10(): Buffer {
-  const b = Buffer.alloc(10);
-  b[0] = OP.RESERVE_10;
-  return b;
+  return newCdb(OP.RESERVE_10, 10);
 }
 
 /** RELEASE(10) (SPC-2 §7.20), without third-party reservation. */
 export function cdbRelease10(): Buffer {
-  const b = Buffer.alloc(10);
-  b[0] = OP.RELEASE_10;
-  return b;
+  return newCdb(OP.RELEASE_10, 10);
 }
 
 /** PERSISTENT RESERVE IN (SPC-4 §6.15) with a service action from PRIN. */
 export function cdbPersistentReserveIn(serviceAction: number, alloc = 8192): Buffer {
   checkUint('SERVICE ACTION', serviceAction, 0x1f, 'SPC-4 §6.15.1');
   checkUint('ALLOCATION LENGTH', alloc, 0xffff, 'SPC-4 §6.15.1');
-  const b = Buffer.alloc(10);
-  b[0] = OP.PERSISTENT_RESERVE_IN;
+  const b = newCdb(OP.PERSISTENT_RESERVE_IN, 10);
   b[1] = serviceAction;
   b.writeUInt16BE(alloc, 7);
   return b;
@@ -54,8 +56,7 @@ export function cdbPersistentReserveOut(
   data.writeBigUInt64BE(params.key ?? 0n, 0);
   data.writeBigUInt64BE(params.saKey ?? 0n, 8);
   data[20] = (params.specIPt === true ? 0x08 : 0) | (params.allTgPt === true ? 0x04 : 0) | (params.aptpl === true ? 0x01 : 0);
-  const cdb = Buffer.alloc(10);
-  cdb[0] = OP.PERSISTENT_RESERVE_OUT;
+  const cdb = newCdb(OP.PERSISTENT_RESERVE_OUT, 10);
   cdb[1] = serviceAction;
   cdb[2] = ((opts.scope ?? 0) << 4) | (opts.type ?? 0);
   cdb.writeUInt32BE(opts.length ?? data.length, 5);
@@ -71,6 +72,7 @@ export interface PrinReadKeys {
   keys: bigint[];
 }
 
+/** Parses READ KEYS parameter data (SPC-4 §6.15.2). */
 export function parsePrinReadKeys(buf: Buffer): PrinReadKeys {
   if (buf.length < 8) throw new RangeError('READ KEYS data shorter than 8 bytes (SPC-4 §6.15.2)');
   const additionalLength = buf.readUInt32BE(4);
@@ -86,6 +88,7 @@ export interface PrinReadReservation {
   reservation: { key: bigint; scope: number; type: number } | null;
 }
 
+/** Parses READ RESERVATION parameter data (SPC-4 §6.15.3). */
 export function parsePrinReadReservation(buf: Buffer): PrinReadReservation {
   if (buf.length < 8) throw new RangeError('READ RESERVATION data shorter than 8 bytes (SPC-4 §6.15.3)');
   const generation = buf.readUInt32BE(0);
@@ -108,6 +111,7 @@ export interface PrinCapabilities {
   typeMask: number;
 }
 
+/** Parses REPORT CAPABILITIES parameter data (SPC-4 §6.15.4). */
 export function parsePrinReportCapabilities(buf: Buffer): PrinCapabilities {
   if (buf.length < 8) throw new RangeError('REPORT CAPABILITIES data shorter than 8 bytes (SPC-4 §6.15.4)');
   return {
@@ -136,6 +140,7 @@ export interface PrinFullStatusEntry {
   name: string | undefined;
 }
 
+/** Parses READ FULL STATUS parameter data (SPC-4 §6.15.5): PRgeneration and one entry per registered I_T nexus. */
 export function parsePrinReadFullStatus(buf: Buffer): { generation: number; entries: PrinFullStatusEntry[] } {
   if (buf.length < 8) throw new RangeError('READ FULL STATUS data shorter than 8 bytes (SPC-4 §6.15.5)');
   const end = Math.min(buf.length, 8 + buf.readUInt32BE(4));

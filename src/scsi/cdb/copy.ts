@@ -1,24 +1,14 @@
-// CDB builders and parsers for third-party copy, shared by both ends: EXTENDED COPY (LID1) with its
-// parameter list (SPC-4 §6.4), RECEIVE COPY RESULTS and its COPY STATUS and OPERATING PARAMETERS data
-// (SPC-4 §6.18).
+// CDB builders and parameter-data parsers of third-party copy, shared by both ends: EXTENDED COPY
+// (LID1) with its parameter list (SPC-4 §6.4), RECEIVE COPY RESULTS and its COPY STATUS and
+// OPERATING PARAMETERS data (SPC-4 §6.18).
 
-import { OP, XCOPY_SA } from './constants.js';
-
-function checkUint(name: string, v: number, max: number, rule: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} ${v} does not fit its field: 0..${max} (${rule})`);
-}
-
-function writeU64(buf: Buffer, off: number, v: number): void {
-  checkUint('LOGICAL BLOCK ADDRESS', v, Number.MAX_SAFE_INTEGER, 'a number below 2^53');
-  buf.writeUInt32BE(Math.floor(v / 0x100000000), off);
-  buf.writeUInt32BE(v % 0x100000000, off + 4);
-}
+import { CODE_SET, OP, XCOPY_DESCRIPTOR, XCOPY_SA } from '../constants.js';
+import { checkUint, newCdb, writeLba } from './fields.js';
 
 /** EXTENDED COPY (LID1) (SPC-4 §6.4.1) for a parameter list of `length` bytes. */
 export function cdbExtendedCopy(length: number): Buffer {
   checkUint('PARAMETER LIST LENGTH', length, 0xffffffff, 'SPC-4 §6.4.1');
-  const b = Buffer.alloc(16);
-  b[0] = OP.EXTENDED_COPY;
+  const b = newCdb(OP.EXTENDED_COPY, 16);
   b[1] = XCOPY_SA.EXTENDED_COPY_LID1;
   b.writeUInt32BE(length, 10);
   return b;
@@ -28,8 +18,7 @@ export function cdbExtendedCopy(length: number): Buffer {
 export function cdbReceiveCopyResults(serviceAction: number, listId = 0, alloc = 1024): Buffer {
   checkUint('SERVICE ACTION', serviceAction, 0x1f, 'SPC-4 §6.18.1');
   checkUint('LIST IDENTIFIER', listId, 0xff, 'SPC-4 §6.18.1');
-  const b = Buffer.alloc(16);
-  b[0] = OP.RECEIVE_COPY_RESULTS;
+  const b = newCdb(OP.RECEIVE_COPY_RESULTS, 16);
   b[1] = serviceAction;
   b[2] = listId;
   b.writeUInt32BE(alloc, 10);
@@ -43,9 +32,9 @@ export function cdbReceiveCopyResults(serviceAction: number, listId = 0, alloc =
 export function identificationCscd(designator: { type: number; value: Buffer; codeSet?: number }, blockLength: number): Buffer {
   checkUint('DESIGNATOR LENGTH', designator.value.length, 20, 'SPC-4 §6.4.6.1');
   const d = Buffer.alloc(32);
-  d[0] = 0xe4;
+  d[0] = XCOPY_DESCRIPTOR.IDENTIFICATION_CSCD;
   d[1] = 0x00; // LU ID TYPE 00b, NUL 0, PERIPHERAL DEVICE TYPE 00h (block)
-  d[4] = designator.codeSet ?? 1; // binary
+  d[4] = designator.codeSet ?? CODE_SET.BINARY;
   d[5] = designator.type & 0x0f; // association 00b: the logical unit
   d[7] = designator.value.length;
   designator.value.copy(d, 8);
@@ -57,14 +46,14 @@ export function identificationCscd(designator: { type: number; value: Buffer; co
 export function blockToBlockSegment(s: { src: number; dst: number; blocks: number; srcLba: number; dstLba: number; dc?: boolean }): Buffer {
   checkUint('NUMBER OF BLOCKS', s.blocks, 0xffff, 'SPC-4 §6.4.5.5');
   const d = Buffer.alloc(28);
-  d[0] = 0x02;
+  d[0] = XCOPY_DESCRIPTOR.BLOCK_TO_BLOCK;
   d[1] = s.dc === true ? 0x02 : 0;
   d.writeUInt16BE(0x18, 2);
   d.writeUInt16BE(s.src, 4);
   d.writeUInt16BE(s.dst, 6);
   d.writeUInt16BE(s.blocks, 10);
-  writeU64(d, 12, s.srcLba);
-  writeU64(d, 20, s.dstLba);
+  writeLba(d, 12, s.srcLba);
+  writeLba(d, 20, s.dstLba);
   return d;
 }
 
@@ -91,6 +80,7 @@ export interface CopyStatus {
   transferCount: number;
 }
 
+/** Parses COPY STATUS data (SPC-4 §6.18.2). */
 export function parseCopyStatus(buf: Buffer): CopyStatus {
   if (buf.length < 12) throw new RangeError('COPY STATUS data shorter than 12 bytes (SPC-4 §6.18.2)');
   return {
@@ -118,6 +108,7 @@ export interface CopyOperatingParameters {
   implementedDescriptors: number[];
 }
 
+/** Parses OPERATING PARAMETERS data (SPC-4 §6.18.4). */
 export function parseCopyOperatingParameters(buf: Buffer): CopyOperatingParameters {
   if (buf.length < 44) throw new RangeError('OPERATING PARAMETERS data shorter than 44 bytes (SPC-4 §6.18.4)');
   const n = buf[43]!;
