@@ -4,6 +4,7 @@
 // depend on this and not on the LogicalUnit class, which implements it and imports their tables.
 
 import type { BlockBackend } from '../backend/types.js';
+import type { AsymmetricAccess } from './alua-access.js';
 import type { CopyResults } from './copy-results.js';
 import type { LuIdentity } from './inquiry.js';
 import type { PersistentReservations, PrAccess, PrEffects } from './persistent-reservations.js';
@@ -178,6 +179,9 @@ export interface LuContext {
 
   /** EXTENDED COPY results held per I_T nexus for RECEIVE COPY RESULTS. */
   readonly copyResults: CopyResults;
+
+  /** Asymmetric access (SPC-4 §5.15), when the LU is reached through target port groups in several states. */
+  readonly alua: AsymmetricAccess | undefined;
 }
 
 /** Handles one command; throws a CheckConditionError to end it in CHECK CONDITION. */
@@ -193,7 +197,7 @@ export interface CommandDescriptor {
   readonly cdbLength: number;
   /** CDB USAGE DATA (SPC-4 §6.35, one-command format): byte 0 the opcode, then a one for every bit evaluated. */
   readonly usage: Uint8Array;
-  /** F_UA_EXEMPT, F_RESERVATION_EXEMPT, F_MEDIUM, F_WRITE (command.ts). */
+  /** F_UA_EXEMPT, F_RESERVATION_EXEMPT, F_MEDIUM, F_WRITE (command.ts); F_ALUA_* (alua.ts). */
   readonly flags: number;
   readonly handler: CommandHandler;
   /**

@@ -8,9 +8,11 @@
 import { ScsiError } from '../errors.js';
 import type { BlockBackend, SidecarStore } from '../backend/types.js';
 import { MAX_LUN } from '../pdu/lun.js';
+import type { AsymmetricAccess } from './alua-access.js';
+import { ALUA_COMMANDS, aluaRefusal } from './alua.js';
 import { abortError, isAbort } from './block-io.js';
 import { capabilitiesOf, exponentOf, resolveLimits } from './capabilities.js';
-import { buildCommandTable, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, listCommands } from './command.js';
+import { buildCommandTable, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, F_WRITE, listCommands } from './command.js';
 import { ASC, SENSE_KEY, STATUS } from './constants.js';
 import { CopyResults } from './copy-results.js';
 import type {
@@ -60,6 +62,12 @@ export interface LogicalUnitOptions extends LuIdentityOptions {
    * sidecar 'pr' (`PATH.pr.json` beside a file). null: APTPL is not offered (PTPL_C=0).
    */
   prStore?: SidecarStore | null;
+  /**
+   * Asymmetric access (SPC-4 §5.15): INQUIRY reports TPGS, VPD 83h the target port group, REPORT (and,
+   * when offered, SET) TARGET PORT GROUPS join the command table, and every command is checked against
+   * the state of the local target port group. Absent: TPGS 0, every port equal (as without a cluster).
+   */
+  alua?: AsymmetricAccess;
   /** Told about unexpected (non-SCSI) errors that ended a command in HARDWARE ERROR. */
   onInternalError?: (e: unknown, cmd: ScsiCommand) => void;
   /** @internal The SCSI target device that owns this LU. */
@@ -125,6 +133,8 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   readonly copyResults = new CopyResults();
   /** Whether a removable medium is loaded (always true for a non-removable one). */
   mediumPresent = true;
+  /** Asymmetric access (SPC-4 §5.15), or undefined: TPGS 0. */
+  readonly alua: AsymmetricAccess | undefined;
 
   readonly #readOnly: boolean;
   /** The I_T nexuses seen and their unit attention conditions. */
@@ -157,10 +167,9 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.identity = luIdentity(opts.lun, opts);
     this.limits = resolveLimits(opts.limits, backend.blockSize);
     this.tmfs = opts.tmfs ?? DEFAULT_TMFS;
-    this.commands =
-      opts.extraCommands === undefined || opts.extraCommands.length === 0
-        ? STANDARD_COMMAND_TABLE
-        : buildCommandTable([...STANDARD_COMMANDS, ...opts.extraCommands], OP_NAMES);
+    this.alua = opts.alua;
+    const extra = [...(opts.alua !== undefined ? ALUA_COMMANDS : []), ...(opts.extraCommands ?? [])];
+    this.commands = extra.length === 0 ? STANDARD_COMMAND_TABLE : buildCommandTable([...STANDARD_COMMANDS, ...extra], OP_NAMES);
     this.commandList = listCommands(this.commands);
     this.capabilities = capabilitiesOf(this.commands, backend);
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
@@ -243,6 +252,12 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
         admitted = true;
         nexus.inflight++;
         res = await desc.handler(this, cmd, nexus);
+        // SPC-4 §5.15.2.4: a write that ends after the port left the active states (a gateway fenced
+        // while the backend wrote) is not reported done: the initiator retries it through another port.
+        if (this.alua !== undefined && (desc.flags & F_WRITE) !== 0 && res.status === STATUS.GOOD) {
+          const refused = aluaRefusal(this.alua.state(), desc.flags);
+          if (refused !== 0) res = this.#check(SENSE_KEY.NOT_READY, refused);
+        }
       }
     } catch (e) {
       if (cmd.signal.aborted || isAbort(e)) throw abortError(cmd.signal);
@@ -284,6 +299,12 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     for (let i = 1; i < d.cdbLength; i++) {
       const bad = cdb[i]! & ~usage[i]!;
       if (bad !== 0) throw invalidFieldInCdb(i, 31 - Math.clz32(bad));
+    }
+    // SPC-4 §5.15.2.4: outside the active states only the commands the state lists run; the others end
+    // in NOT READY, LOGICAL UNIT NOT ACCESSIBLE with the state as the qualifier.
+    if (this.alua !== undefined) {
+      const refused = aluaRefusal(this.alua.state(), d.flags);
+      if (refused !== 0) return this.#check(SENSE_KEY.NOT_READY, refused);
     }
     // SPC-2, reservations: a LU reserved by another I_T nexus refuses all but a few commands.
     if (this.reservationHolder !== null && this.reservationHolder !== nexus.id && (d.flags & F_RESERVATION_EXEMPT) === 0) {

@@ -4,7 +4,7 @@
 // changes nothing; from anyone else, while persistent reservations are in use, it conflicts.
 
 import { truncate } from './cdb/fields.js';
-import { command, F_RESERVATION_EXEMPT } from './command.js';
+import { command, F_ALUA_STANDBY, F_RESERVATION_EXEMPT } from './command.js';
 import { ASC, OP, PRIN, PROUT, STATUS } from './constants.js';
 import type { CommandDescriptor, LuContext, NexusState } from './handler.js';
 import {
@@ -189,7 +189,7 @@ const PROUT_USAGE = [OP.PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0x
 
 /** A PERSISTENT RESERVE IN service action: every one passes a persistent reservation (SPC-4 §5.13.1). */
 function prin(name: string, serviceAction: number, read: (lu: LuContext) => Buffer): CommandDescriptor {
-  return command(`PERSISTENT RESERVE IN: ${name}`, PRIN_USAGE, 0, persistentReserveIn(read), { serviceAction, pr: 'allowed' });
+  return command(`PERSISTENT RESERVE IN: ${name}`, PRIN_USAGE, F_ALUA_STANDBY, persistentReserveIn(read), { serviceAction, pr: 'allowed' });
 }
 
 /**
@@ -198,7 +198,7 @@ function prin(name: string, serviceAction: number, read: (lu: LuContext) => Buff
  * from the action).
  */
 function prout(name: string, serviceAction: number, action: ProutAction, registerLike = false): CommandDescriptor {
-  return command(`PERSISTENT RESERVE OUT: ${name}`, PROUT_USAGE, 0, persistentReserveOut(action, registerLike), {
+  return command(`PERSISTENT RESERVE OUT: ${name}`, PROUT_USAGE, F_ALUA_STANDBY, persistentReserveOut(action, registerLike), {
     serviceAction,
     dataOut: proutLength,
     pr: 'allowed',
