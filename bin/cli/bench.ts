@@ -1,12 +1,12 @@
-// `tsiscsi bench URL --rw randread --bs 4k --qd 32 [--jobs N] [--sessions N] [--time S] [--json]`: fio-like
-// load with IOPS, MB/s, latency percentiles and CPU time per I/O.
+// `tsiscsi bench URL [URL...] --rw randread --bs 4k --qd 32 [--jobs N] [--sessions N] [--time S] [--json]`:
+// fio-like load with IOPS, MB/s, latency percentiles and CPU time per I/O. Several URLs of the LUN (or
+// --path URL) make each session a multipath one; the I/O each path carried is reported.
 
 import type { CommandModule } from 'yargs';
 import { BENCH_PATTERNS, parseSize, runBench, type BenchPattern, type BenchResult } from '../../src/initiator/index.js';
-import { formatBytes, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
+import { formatBytes, lunUrls, runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, withPathOptions, type ConnectionArgs, type PathArgs } from './support.js';
 
-interface BenchArgs extends ConnectionArgs {
-  url: string;
+interface BenchArgs extends ConnectionArgs, PathArgs {
   rw: BenchPattern;
   bs: string;
   qd: number;
@@ -22,12 +22,11 @@ interface BenchArgs extends ConnectionArgs {
 }
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
-  command: 'bench <url>',
+  command: 'bench <url..>',
   describe: 'Measure IOPS, bandwidth, latency and CPU per I/O against a LUN (fio-like)',
   builder: (y) =>
     withConnectionOptions(
-      y
-        .positional('url', { type: 'string', demandOption: true, describe: 'iscsi://[user[%secret]@]host[:port]/target-iqn/lun' })
+      withPathOptions(y)
         .option('rw', { choices: BENCH_PATTERNS, default: 'randread' as BenchPattern, describe: 'access pattern' })
         .option('bs', { type: 'string', default: '4k', describe: 'bytes per I/O (4k, 64KiB, 1M)' })
         .option('qd', { type: 'number', default: 32, describe: 'I/Os in flight per submitter' })
@@ -41,11 +40,13 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         .option('lock-mode', { choices: ['split', 'one'] as const, default: 'split' as const, describe: 'frwdLock+backLock (split) or one session lock (for comparison)' })
         .option('json', { type: 'boolean', default: false, describe: 'print one JSON object with the results' })
         .example('$0 bench iscsi://127.0.0.1/iqn.2003-01.org.example:disk/1 --rw randread --bs 4k --qd 32', '')
-        .example('$0 bench URL --rw randwrite --bs 64k --qd 8 --jobs 4 --time 30 --json', ''),
+        .example('$0 bench URL --rw randwrite --bs 64k --qd 8 --jobs 4 --time 30 --json', '')
+        .example('$0 bench URL_A URL_B --path-policy multibus --json', 'two paths of one LUN, I/O on both; --json gives the I/Os per path'),
     ) as never,
   handler: (args) =>
     runCli('bench', async () => {
-      const u = urlFromArgs(args.url);
+      const urls = lunUrls(args);
+      const u = urlFromArgs(urls[0]!);
       const so = sessionOptionsFromArgs(args, u);
       so.lockMode = args['lock-mode'];
       const bs = parseSize(args.bs);
@@ -56,7 +57,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       let r: BenchResult;
       try {
         r = await runBench({
-          url: args.url,
+          url: urls[0]!,
+          ...(urls.length > 1 && { paths: urls.slice(1), pathPolicy: args['path-policy'] }),
+          ...(args['failover-timeout'] !== undefined && { failoverTimeout: args['failover-timeout'] }),
           rw: args.rw,
           bs,
           qd: args.qd,
@@ -89,6 +92,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
             `  CPU per I/O: ${r.cpuPerIoUs.toFixed(1)} us (user ${(r.cpuUserUs / 1e6).toFixed(2)} s, system ${(r.cpuSystemUs / 1e6).toFixed(2)} s)`,
             ...(r.errors > 0 ? [`  errors: ${r.errors} (first: ${r.firstError})`] : []),
             ...(r.reconnects > 0 ? [`  reconnections: ${r.reconnects}`] : []),
+            ...(r.paths !== undefined ? [`  paths: ${r.paths.map((p) => `${p.url} (${p.aluaState}) ${fmtIops(p.ios / r.seconds)} IOPS, ${(p.share * 100).toFixed(0)}%`).join('; ')}`] : []),
           ].join('\n') + '\n',
         );
       }

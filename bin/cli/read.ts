@@ -1,14 +1,13 @@
-// `tsiscsi read URL --lba N --blocks N [-o FILE]`: blocks of a LUN to a file or stdout.
+// `tsiscsi read URL [URL...] --lba N --blocks N [-o FILE]`: blocks of a LUN to a file or stdout. Several
+// URLs of the LUN (or --path URL) read through a multipath session.
 
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
-import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
-import { Session } from '../../src/initiator/index.js';
+import { lunUrls, openLun, runCli, withConnectionOptions, withPathOptions, type ConnectionArgs, type PathArgs } from './support.js';
 
-interface ReadArgs extends ConnectionArgs {
-  url: string;
+interface ReadArgs extends ConnectionArgs, PathArgs {
   lba: number;
   blocks: number;
   output: string | undefined;
@@ -19,24 +18,23 @@ const CHUNK_BYTES = 1 << 20;
 const IN_FLIGHT = 4;
 
 export const readCommand: CommandModule<object, ReadArgs> = {
-  command: 'read <url>',
+  command: 'read <url..>',
   describe: 'Read blocks of a LUN to stdout or a file',
   builder: (y) =>
     withConnectionOptions(
-      y
-        .positional('url', { type: 'string', demandOption: true, describe: 'iscsi://[user[%secret]@]host[:port]/target-iqn/lun' })
+      withPathOptions(y)
         .option('lba', { type: 'number', demandOption: true, describe: 'first block' })
         .option('blocks', { type: 'number', demandOption: true, describe: 'number of blocks' })
         .option('output', { alias: 'o', type: 'string', describe: 'file to write (default: stdout)' })
-        .example('$0 read iscsi://127.0.0.1/iqn.2003-01.org.example:disk/1 --lba 0 --blocks 8 | xxd | head', ''),
+        .example('$0 read iscsi://127.0.0.1/iqn.2003-01.org.example:disk/1 --lba 0 --blocks 8 | xxd | head', '')
+        .example('$0 read iscsi://10.0.0.1/iqn.2003-01.org.example:disk/1 iscsi://10.0.0.2/iqn.2003-01.org.example:disk/1 --lba 0 --blocks 8 -o out.bin', 'through two paths'),
     ) as never,
   handler: (args) =>
     runCli('read', async () => {
       if (!Number.isSafeInteger(args.lba) || args.lba < 0) throw new RangeError(`--lba ${args.lba} is not a block number`);
       if (!Number.isSafeInteger(args.blocks) || args.blocks < 1) throw new RangeError(`--blocks ${args.blocks} must be a positive integer`);
       if (args.output === undefined && process.stdout.isTTY) throw new RangeError('refusing to write binary data to a terminal: use -o FILE or a pipe');
-      const u = urlFromArgs(args.url);
-      const s = await Session.connect(u, sessionOptionsFromArgs(args, u));
+      const s = await openLun(lunUrls(args), args);
       let out: Writable | undefined;
       try {
         const cap = await s.readCapacity();

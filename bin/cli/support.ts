@@ -5,7 +5,22 @@
 import type { Argv } from 'yargs';
 import { pino } from 'pino';
 import { AbortError, ConnectionError, IscsiProtocolError, LoginError, ScsiError, TimeoutError, TsiscsiError } from '../../src/errors.js';
-import { ChapConfigError, ResidualError, SESSION_DEFAULTS, UrlError, parseIscsiUrl, type ChapOptions, type DigestPreference, type IscsiUrl, type SessionOptions } from '../../src/initiator/index.js';
+import {
+  ChapConfigError,
+  MultipathSession,
+  NoPathError,
+  PathIdentityError,
+  ResidualError,
+  SESSION_DEFAULTS,
+  Session,
+  UrlError,
+  parseIscsiUrl,
+  type ChapOptions,
+  type DigestPreference,
+  type IscsiUrl,
+  type PathPolicy,
+  type SessionOptions,
+} from '../../src/initiator/index.js';
 
 /** Exit codes of the initiator commands. */
 export const ExitCode = {
@@ -87,6 +102,54 @@ export function sessionOptionsFromArgs(args: ConnectionArgs, u: IscsiUrl): Sessi
   return o;
 }
 
+/** The multipath options of read, write and bench. */
+export interface PathArgs {
+  url: string[];
+  path: string[] | undefined;
+  'path-policy': PathPolicy;
+  'failover-timeout': number | undefined;
+}
+
+/**
+ * Adds the URL positional (repeatable: several URLs of one LU) and the multipath options. One URL is a
+ * plain session, as always; two or more make a MultipathSession.
+ */
+export function withPathOptions<T>(y: Argv<T>): Argv<T & PathArgs> {
+  return y
+    .positional('url', {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      describe: 'iscsi://[user[%secret]@]host[:port]/target-iqn/lun; several URLs of the same LU are paths of one multipath session',
+    })
+    .option('path', { type: 'string', array: true, describe: 'another URL (path) of the same LU, repeatable: multipath with ALUA failover' })
+    .option('path-policy', {
+      choices: ['alua', 'multibus'] as const,
+      default: 'alua' as PathPolicy,
+      describe: 'with several paths: alua sends I/O to the best ALUA state only (Active/Optimized first), multibus to every Active path',
+    })
+    .option('failover-timeout', { type: 'number', describe: 'with several paths: ms a command may spend failing over before it fails [default: 30000]' }) as unknown as Argv<T & PathArgs>;
+}
+
+/** Every URL of the LU: the positional ones, then --path. */
+export function lunUrls(args: PathArgs): string[] {
+  return [...args.url, ...(args.path ?? [])];
+}
+
+/**
+ * A session to the LU: a Session through one URL, a MultipathSession through several. The options come
+ * from the flags and the first URL; a URL with CHAP credentials of its own logs in with them.
+ */
+export async function openLun(urls: readonly string[], args: ConnectionArgs & PathArgs, extra: SessionOptions = {}): Promise<Session | MultipathSession> {
+  const parsed = urls.map((t) => urlFromArgs(t));
+  const so = { ...sessionOptionsFromArgs(args, parsed[0]!), ...extra };
+  if (parsed.length === 1) return Session.connect(parsed[0]!, so);
+  // One CHAP identity for every path only when every URL names the same one; otherwise each its own.
+  const same = parsed.every((u) => u.user === parsed[0]!.user && u.secret === parsed[0]!.secret);
+  if (!same) delete so.chap;
+  return MultipathSession.connect(parsed, { ...so, pathPolicy: args['path-policy'], ...(args['failover-timeout'] !== undefined && { failoverTimeout: args['failover-timeout'] }) });
+}
+
 /** One line saying what went wrong and, where it helps, what to do; and the exit code. */
 export function describeError(e: unknown): { message: string; code: number } {
   if (e instanceof UrlError || e instanceof RangeError || e instanceof TypeError) return { message: e.message, code: ExitCode.usage };
@@ -95,6 +158,9 @@ export function describeError(e: unknown): { message: string; code: number } {
     return { message: `CHAP: ${msg}`, code: ExitCode.usage };
   }
   if (e instanceof LoginError) return { message: e.message, code: ExitCode.connect };
+  // Paths of different devices: the URLs given are wrong.
+  if (e instanceof PathIdentityError) return { message: e.message, code: ExitCode.usage };
+  if (e instanceof NoPathError) return { message: e.message, code: e.atConnect ? ExitCode.connect : ExitCode.failed };
   if (e instanceof ScsiError) return { message: e.message, code: ExitCode.failed };
   if (e instanceof ResidualError) return { message: e.message, code: ExitCode.failed };
   if (e instanceof ConnectionError) {

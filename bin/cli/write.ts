@@ -1,12 +1,11 @@
-// `tsiscsi write URL [--lba N] [-i FILE]`: a file or stdin onto blocks of a LUN.
+// `tsiscsi write URL [URL...] [--lba N] [-i FILE]`: a file or stdin onto blocks of a LUN. Several URLs of
+// the LUN (or --path URL) write through a multipath session.
 
 import { readFile } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
-import { runCli, sessionOptionsFromArgs, urlFromArgs, withConnectionOptions, type ConnectionArgs } from './support.js';
-import { Session } from '../../src/initiator/index.js';
+import { lunUrls, openLun, runCli, withConnectionOptions, withPathOptions, type ConnectionArgs, type PathArgs } from './support.js';
 
-interface WriteArgs extends ConnectionArgs {
-  url: string;
+interface WriteArgs extends ConnectionArgs, PathArgs {
   lba: number;
   input: string | undefined;
   fua: boolean;
@@ -22,12 +21,11 @@ async function readStdin(): Promise<Buffer> {
 }
 
 export const writeCommand: CommandModule<object, WriteArgs> = {
-  command: 'write <url>',
+  command: 'write <url..>',
   describe: 'Write stdin or a file to blocks of a LUN (a whole number of blocks)',
   builder: (y) =>
     withConnectionOptions(
-      y
-        .positional('url', { type: 'string', demandOption: true, describe: 'iscsi://[user[%secret]@]host[:port]/target-iqn/lun' })
+      withPathOptions(y)
         .option('lba', { type: 'number', default: 0, describe: 'first block' })
         .option('input', { alias: 'i', type: 'string', describe: 'file to write (default: stdin)' })
         .option('fua', { type: 'boolean', default: false, describe: 'Force Unit Access: durable before each command completes' })
@@ -39,8 +37,7 @@ export const writeCommand: CommandModule<object, WriteArgs> = {
       if (args.input === undefined && process.stdin.isTTY) throw new RangeError('nothing to write: give -i FILE or pipe data into stdin');
       const data = args.input === undefined ? await readStdin() : await readFile(args.input);
       if (data.length === 0) throw new RangeError('the input is empty: nothing to write');
-      const u = urlFromArgs(args.url);
-      const s = await Session.connect(u, sessionOptionsFromArgs(args, u));
+      const s = await openLun(lunUrls(args), args);
       try {
         const cap = await s.readCapacity();
         const bs = cap.blockSize;

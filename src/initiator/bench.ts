@@ -1,8 +1,11 @@
 // The engine of `tsiscsi bench`: fio-like load against one LUN. `sessions` sessions, each shared by `jobs`
-// submitters, each submitter keeping `qd` I/Os in flight. Latency goes into a preallocated log-linear
+// submitters, each submitter keeping `qd` I/Os in flight. Given several URLs of the LU, each session is
+// a MultipathSession over all of them: its path selection spreads the I/O, counted per path. Latency goes into a preallocated log-linear
 // histogram (no allocation per I/O); CPU time per I/O comes from process.cpuUsage().
 
 import { ConnectionError, LoginError } from '../errors.js';
+import { MultipathSession } from './multipath/multipath-session.js';
+import type { PathPolicy } from './multipath/selector.js';
 import type { SessionOptions } from './options.js';
 import { Session } from './session.js';
 import type { LockStats } from './core/locks.js';
@@ -17,6 +20,12 @@ export const BENCH_PATTERNS: readonly BenchPattern[] = ['randread', 'randwrite',
 /** What {@link runBench} measures, and how. */
 export interface BenchOptions {
   url: string;
+  /** More URLs of the same LU: each session is then a MultipathSession over `url` and these. */
+  paths?: readonly string[];
+  /** How a multipath session picks paths (see MultipathOptions.pathPolicy). Default 'alua'. */
+  pathPolicy?: PathPolicy;
+  /** With several URLs: MultipathOptions.failoverTimeout. */
+  failoverTimeout?: number;
   rw: BenchPattern;
   /** Bytes per I/O (a multiple of the block size). */
   bs: number;
@@ -74,7 +83,25 @@ export interface BenchResult {
   firstError: string | undefined;
   reconnects: number;
   locks: LockStats[];
+  /** With several URLs: the I/Os each path completed while measuring, and how often it went down. */
+  paths?: BenchPathResult[];
 }
+
+/** One path's share of a multipath bench. */
+export interface BenchPathResult {
+  url: string;
+  /** I/Os it completed while measuring (all sessions together). */
+  ios: number;
+  /** Its share of all I/Os completed, 0..1. */
+  share: number;
+  /** ALUA state at the end (of the first session). */
+  aluaState: string;
+  /** Times it went down (all sessions). */
+  downs: number;
+}
+
+/** A session the bench drives: one path or several. */
+type BenchSession = Session | MultipathSession;
 
 /** A log-linear latency histogram in microseconds: exact below 256 µs, within 1% above. */
 export class LatencyHistogram {
@@ -154,10 +181,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (!(seconds > 0)) throw new RangeError(`--time must be positive, got ${seconds}`);
   if (!BENCH_PATTERNS.includes(o.rw)) throw new RangeError(`--rw must be one of ${BENCH_PATTERNS.join(', ')}`);
   const perSession = jobs * o.qd;
-  const sessions: Session[] = [];
+  const sessions: BenchSession[] = [];
+  const urls = [o.url, ...(o.paths ?? [])];
   try {
     for (let i = 0; i < nSessions; i++) {
-      sessions.push(await Session.connect(o.url, { ...o.sessionOptions, queueDepth: Math.min(4096, Math.max(perSession, o.sessionOptions?.queueDepth ?? 0)) }));
+      const so = { ...o.sessionOptions, queueDepth: Math.min(4096, Math.max(perSession, o.sessionOptions?.queueDepth ?? 0)) };
+      sessions.push(urls.length > 1 ? await MultipathSession.connect(urls, { ...so, pathPolicy: o.pathPolicy ?? 'alua', ...(o.failoverTimeout !== undefined && { failoverTimeout: o.failoverTimeout }) }) : await Session.connect(o.url, so));
     }
     const cap = await sessions[0]!.readCapacity();
     for (const s of sessions.slice(1)) await s.readCapacity();
@@ -184,7 +213,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
 
-    const worker = async (s: Session, cursor: { next: number }): Promise<void> => {
+    const worker = async (s: BenchSession, cursor: { next: number }): Promise<void> => {
       // Large reads land in a buffer of the worker's own; small ones are handed over from the socket.
       const into = o.bs > 16384 ? Buffer.allocUnsafe(o.bs) : undefined;
       const readOpts = into !== undefined ? { into } : {};
@@ -231,6 +260,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       await sleep(ramp * 1000, () => stop);
       measuring = true;
     }
+    const pathsAtStart = pathCounts(sessions);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const endAt = t0 + seconds * 1000;
@@ -250,12 +280,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     const elapsed = (performance.now() - t0) / 1000;
     const finalIos = ios;
+    const pathsAtEnd = pathCounts(sessions);
     const finalBytes = bytes;
     const cpu = process.cpuUsage(cpu0);
     stop = true;
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all(all);
-    const locks = mergeLocks(sessions.map((s) => s.stats().locks));
+    const locks = mergeLocks(sessions.map((s) => (s instanceof Session ? s.stats().locks : [])));
     if (finalIos === 0 && firstError !== undefined) throw firstError;
     return {
       rw: o.rw,
@@ -274,12 +305,36 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       cpuSystemUs: cpu.system,
       errors,
       firstError: firstError === undefined ? undefined : firstError instanceof Error ? firstError.message : String(firstError),
-      reconnects: sessions.reduce((n, s) => n + s.stats().reconnects, 0),
+      reconnects: sessions.reduce((n, s) => n + (s instanceof Session ? s.stats().reconnects : s.paths().reduce((d, p) => d + p.downs, 0)), 0),
       locks,
+      ...(urls.length > 1 && { paths: pathResults(sessions as MultipathSession[], pathsAtStart, pathsAtEnd) }),
     };
   } finally {
     await Promise.all(sessions.map((s) => s.close()));
   }
+}
+
+/** Commands completed per path, summed over the multipath sessions (empty for single-path ones). */
+function pathCounts(sessions: readonly BenchSession[]): number[] {
+  const counts: number[] = [];
+  for (const s of sessions) {
+    if (s instanceof Session) continue;
+    s.paths().forEach((p, i) => (counts[i] = (counts[i] ?? 0) + p.commands));
+  }
+  return counts;
+}
+
+function pathResults(sessions: readonly MultipathSession[], start: number[], end: number[]): BenchPathResult[] {
+  const first = sessions[0]!.paths();
+  const ios = first.map((_, i) => (end[i] ?? 0) - (start[i] ?? 0));
+  const total = ios.reduce((a, b) => a + b, 0);
+  return first.map((p, i) => ({
+    url: p.url,
+    ios: ios[i]!,
+    share: total > 0 ? ios[i]! / total : 0,
+    aluaState: p.aluaStateName,
+    downs: sessions.reduce((n, s) => n + s.paths()[i]!.downs, 0),
+  }));
 }
 
 function mergeLocks(all: LockStats[][]): LockStats[] {

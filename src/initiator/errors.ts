@@ -95,10 +95,13 @@ export class UrlError extends TsiscsiError {
 export class NoPathError extends ConnectionError {
   /** The last error of each path, by path index (undefined where a path had none). */
   readonly errors: readonly (Error | undefined)[];
-  constructor(message: string, errors: readonly (Error | undefined)[], options?: { cause?: unknown }) {
-    super('ERR_NO_PATH', message, options);
+  /** True when MultipathSession.connect could open no path (nothing was ever reachable). */
+  readonly atConnect: boolean;
+  constructor(message: string, errors: readonly (Error | undefined)[], options?: { cause?: unknown; atConnect?: boolean }) {
+    super('ERR_NO_PATH', message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NoPathError';
     this.errors = errors;
+    this.atConnect = options?.atConnect === true;
   }
 }
 

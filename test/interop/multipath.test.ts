@@ -2,7 +2,8 @@
 // fully active), and tgtd reached directly and through a proxy. Paths are cut under a write load (the
 // proxy drops every connection, as a network failure would); every acknowledged write must read back,
 // and the cut path must come back and carry commands again.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -17,6 +18,19 @@ import { TcpProxy } from '../initiator/proxy.js';
 import { haveTools, interopDisabled, startTgtd, type Tgtd } from './peers.js';
 
 const IQN = 'iqn.2026-12.io.tsiscsi.test:multipath';
+const CLI = new URL('../../bin/tsiscsi', import.meta.url).pathname;
+
+/** The CLI as a child (the target runs in this process, so never a synchronous spawn). */
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('timeout', ['-s', 'KILL', '60', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout: out, stderr: err }));
+  });
+}
 const BS = 512;
 
 /** A block naming its LBA and generation, with a CRC32C of the rest: a read shows which write it holds. */
@@ -101,6 +115,37 @@ describe.skipIf(interopDisabled)('multipath: two portals of one tsiscsi target',
     } finally {
       await m.close();
     }
+  });
+
+  it('CLI: write and read take several URLs of one LU, and bench --json counts the I/Os of each path', async () => {
+    const data = Buffer.alloc(64 * BS);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    const input = join(dir, 'in.bin');
+    const output = join(dir, 'out.bin');
+    writeFileSync(input, data);
+    const w = await cli(['write', url(ports[0]!), url(ports[1]!), '--lba', '300', '-i', input]);
+    expect([w.status, w.stderr]).toEqual([0, '']);
+    const r = await cli(['read', url(ports[1]!), '--path', url(ports[0]!), '--lba', '300', '--blocks', '64', '-o', output]);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(readFileSync(output).equals(data)).toBe(true);
+    const b = await cli(['bench', url(ports[0]!), url(ports[1]!), '--rw', 'randread', '--qd', '4', '--time', '1', '--json']);
+    expect(b.status).toBe(0);
+    const j = JSON.parse(b.stdout) as { ios: number; paths: { url: string; ios: number; share: number; aluaState: string }[] };
+    expect(j.paths.map((p) => [p.url, p.aluaState])).toEqual([
+      [url(ports[0]!), 'active/optimized'],
+      [url(ports[1]!), 'active/optimized'],
+    ]);
+    expect(j.paths[0]!.ios + j.paths[1]!.ios).toBeGreaterThanOrEqual(j.ios);
+    expect(Math.min(j.paths[0]!.share, j.paths[1]!.share)).toBeGreaterThan(0.3);
+  });
+
+  it('CLI: URLs of different LUs are a usage error (exit 2), no path at all cannot connect (exit 3)', async () => {
+    const r = await cli(['read', url(ports[0]!, 0), url(ports[1]!, 1), '--lba', '0', '--blocks', '1', '-o', join(dir, 'x')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^tsiscsi read: iscsi:\/\/.*\/1 reaches another logical unit .* not a path of this device\n$/);
+    const n = await cli(['read', 'iscsi://127.0.0.1:1/iqn.x:y/0', 'iscsi://127.0.0.1:2/iqn.x:y/0', '--lba', '0', '--blocks', '1', '-o', join(dir, 'x')]);
+    expect(n.status).toBe(3);
+    expect(n.stderr).toMatch(/^tsiscsi read: no path to the LU could be opened \(iscsi:\/\/127\.0\.0\.1:1\/iqn\.x:y\/0: cannot connect .*; iscsi:\/\/127\.0\.0\.1:2\/iqn\.x:y\/0: cannot connect .*\)\n$/);
   });
 
   it('refuses two URLs that name different LUs', async () => {

@@ -424,7 +424,7 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
     const opened = this.#paths.filter((_, i) => probes[i] !== undefined);
     if (opened.length === 0) {
       const why = this.#paths.map((p) => `${p.label}: ${p.lastError?.message ?? 'not opened'}`).join('; ');
-      throw new NoPathError(`no path to the LU could be opened (${why})`, this.#paths.map((p) => p.lastError), { cause: this.#paths[0]!.lastError });
+      throw new NoPathError(`no path to the LU could be opened (${why})`, this.#paths.map((p) => p.lastError), { cause: this.#paths[0]!.lastError, atConnect: true });
     }
     const first = probes.find((x) => x !== undefined)!;
     this.#ref = { lu: first.lu, blockSize: first.blockSize };
