@@ -1,4 +1,5 @@
-// The soak (issue 9): `npm run soak -- --minutes N [--sessions 16] [--seed S]`. A `tsiscsi target` child
+// The soak: `npm run soak -- --minutes N [--sessions 16] [--seed S]`; with `--gateways N` the failover
+// soak of failover.ts instead (several gateways of one LUN, killed and restarted under multipath I/O). A `tsiscsi target` child
 // process serves a file LUN; many library sessions write and read checksummed blocks, each in its own
 // LBA range (so what a block may hold is known exactly), while commands are aborted (ABORT TASK through
 // AbortSignal), LUNs reset and sessions dropped and reconnected at random.
@@ -19,6 +20,7 @@ import { crc32c } from '../src/pdu/crc32c.js';
 import { cliEntry, fdCount, rssOfMiB } from '../fuzz/resources.js';
 import { Rng } from '../fuzz/mutate.js';
 import { freePort, waitForPort } from '../test/interop/peers.js';
+import { failoverMain } from './failover-main.js';
 
 const BS = 512;
 const IQN = 'iqn.2026-11.io.tsiscsi.soak:target';
@@ -172,7 +174,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   return report;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--gateways')) {
+  await failoverMain(process.argv);
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (k: string) => {
     const i = process.argv.indexOf(k);
     return i >= 0 ? process.argv[i + 1] : undefined;
