@@ -89,8 +89,8 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
   readonly #retryDelay: number;
   readonly #pathRetryInterval: number;
   readonly #activate: boolean;
-  /** The device every path must reach, set by the first paths opened. */
-  #ref: { lu: string | undefined; blockSize: number } | null = null;
+  /** The device every path must reach, set by the first paths opened (the block size once a port told it). */
+  #ref: { lu: string | undefined; blockSize: number | undefined } | null = null;
   #capacity: Capacity | undefined;
   #closing: Promise<void> | null = null;
   #timer: { cancel(): void } | null = null;
@@ -427,7 +427,7 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
       throw new NoPathError(`no path to the LU could be opened (${why})`, this.#paths.map((p) => p.lastError), { cause: this.#paths[0]!.lastError, atConnect: true });
     }
     const first = probes.find((x) => x !== undefined)!;
-    this.#ref = { lu: first.lu, blockSize: first.blockSize };
+    this.#ref = { lu: first.lu, blockSize: probes.find((x) => x?.blockSize !== undefined)?.blockSize };
     this.#capacity = undefined;
     for (const p of opened) {
       const err = this.#identityError(p, probes[p.index]!);
@@ -495,7 +495,10 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
       return new PathIdentityError(p.index, p.label, `${p.label} reports no logical unit designator (NAA, EUI-64 or SCSI name string) in its Device Identification VPD page (SPC-4 §7.8.6): it cannot be shown to reach the device of the other paths`);
     }
     if (probe.lu !== ref.lu) return new PathIdentityError(p.index, p.label, `${p.label} reaches another logical unit (designator ${probe.lu}) than the other paths (${ref.lu}): not a path of this device`);
-    if (probe.blockSize !== ref.blockSize) return new PathIdentityError(p.index, p.label, `${p.label} reports ${probe.blockSize}-byte blocks where the other paths report ${ref.blockSize}`);
+    if (probe.blockSize !== undefined && ref.blockSize !== undefined && probe.blockSize !== ref.blockSize) {
+      return new PathIdentityError(p.index, p.label, `${p.label} reports ${probe.blockSize}-byte blocks where the other paths report ${ref.blockSize}`);
+    }
+    ref.blockSize ??= probe.blockSize;
     return undefined;
   }
 
@@ -613,7 +616,10 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
 
   readonly #tick = (): void => {
     if (this.#closing !== null) return;
-    this.#timer = this.#clock.setTimeout(this.#tick, this.#checkInterval);
+    // A port on its way in or out (Transitioning, Unavailable: a gateway joining or fenced) is looked at
+    // every second: it sends nothing on its own, and its unit attention reaches only a command.
+    const changing = this.#paths.some((p) => p.status === 'up' && p.tpgs !== TPGS.NONE && (p.aluaState === ALUA_STATE.TRANSITIONING || p.aluaState === ALUA_STATE.UNAVAILABLE));
+    this.#timer = this.#clock.setTimeout(this.#tick, changing ? Math.min(NO_PATH_POLL_MS, this.#checkInterval) : this.#checkInterval);
     if (this.#paths.some((p) => p.tpgs !== TPGS.NONE)) this.#scheduleRefresh();
     for (const p of this.#paths) {
       const s = p.session;

@@ -6,6 +6,8 @@
 import { ALUA_STATE, RTPG_MIN_ALLOC, TPGS, aluaStateName, cdbReportTargetPortGroups, parseReportTargetPortGroups, pathIdentity, type TargetPortGroupDescriptor, type TargetPortGroups } from '../../scsi/cdb/alua.js';
 import { parseVpd83 } from '../../scsi/cdb/vpd.js';
 import { targetData } from '../commands.js';
+import type { Capacity } from '../options.js';
+import { aluaStateFromSense } from './classify.js';
 import type { IscsiUrl } from '../url.js';
 import type { PathSession, PathStatus, PathStatusName } from './options.js';
 import type { SelectablePath } from './selector.js';
@@ -23,8 +25,9 @@ export interface PathProbe {
   targetPortGroup: number | undefined;
   /** INQUIRY TPGS (SPC-4 §6.6.2): 0 no ALUA, 1 implicit, 2 explicit, 3 both. */
   tpgs: number;
-  blockSize: number;
-  blocks: number;
+  /** READ CAPACITY's, or undefined where the port's ALUA state refuses it (Standby, Unavailable, ...). */
+  blockSize: number | undefined;
+  blocks: number | undefined;
 }
 
 /** Asks a path's session which device and port it reaches. */
@@ -33,8 +36,16 @@ export async function probePath(s: PathSession, timeout: number): Promise<PathPr
   const inq = await s.inquiry(o);
   const page = await s.inquiryVpd(VPD_DEVICE_IDENTIFICATION, o);
   const id = targetData(() => pathIdentity(parseVpd83(page)));
-  const cap = await s.readCapacity(o);
-  return { lu: id.lu, relativeTargetPort: id.relativeTargetPort, targetPortGroup: id.targetPortGroup, tpgs: inq.tpgs, blockSize: cap.blockSize, blocks: cap.blocks };
+  let cap: Capacity | undefined;
+  try {
+    cap = await s.readCapacity(o);
+  } catch (e) {
+    // SPC-4 §5.15.2.4.4-.6: a Standby, Unavailable or Transitioning port need not answer READ CAPACITY;
+    // INQUIRY was enough to know the device, and the size is learnt through a port that is active.
+    const x = e as { senseKey?: number; asc?: number; ascq?: number };
+    if (inq.tpgs === TPGS.NONE || aluaStateFromSense(x.senseKey, x.asc, x.ascq) < 0) throw e;
+  }
+  return { lu: id.lu, relativeTargetPort: id.relativeTargetPort, targetPortGroup: id.targetPortGroup, tpgs: inq.tpgs, blockSize: cap?.blockSize, blocks: cap?.blocks };
 }
 
 /** REPORT TARGET PORT GROUPS through a path, asked again with a larger allocation when the answer was cut. */

@@ -46,6 +46,7 @@ interface Cmd {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   media: boolean;
+  capacity: boolean;
 }
 
 /** One target port of a {@link FakeLu}, as a path's session sees it. */
@@ -89,10 +90,10 @@ export class FakePath implements PathSession {
     queueMicrotask(() => this.emitter.emit('event', e));
   }
 
-  #submit(run: () => unknown, media: boolean): Promise<never> {
+  #submit(run: () => unknown, media: boolean, capacity = false): Promise<never> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new ConnectionError('ERR_SESSION_CLOSED', 'the session is closed'));
-      const c: Cmd = { run, resolve: resolve as (v: unknown) => void, reject, media };
+      const c: Cmd = { run, resolve: resolve as (v: unknown) => void, reject, media, capacity };
       if (!this.connected) this.queued.push(c);
       else if (this.hold) this.held.push(c);
       else this.#answer(c);
@@ -100,10 +101,13 @@ export class FakePath implements PathSession {
   }
 
   #answer(c: Cmd): void {
-    if (c.media) {
+    if (c.media || c.capacity) {
+      // docs/cluster.md: Standby, Unavailable and Transitioning ports refuse media access and READ CAPACITY.
       const state = this.lu.tpgs === 0 ? ALUA_STATE.ACTIVE_OPTIMIZED : (this.lu.groups.get(this.tpg) ?? ALUA_STATE.ACTIVE_OPTIMIZED);
       const ascq = state === ALUA_STATE.STANDBY ? 0x0b : state === ALUA_STATE.UNAVAILABLE ? 0x0c : state === ALUA_STATE.TRANSITIONING ? 0x0a : -1;
       if (ascq >= 0) return c.reject(scsiError(STATUS.CHECK_CONDITION, SENSE_KEY.NOT_READY, 0x04, ascq));
+    }
+    if (c.media) {
       const e = this.failNext.shift();
       if (e !== undefined) return c.reject(e);
       this.executed++;
@@ -199,7 +203,7 @@ export class FakePath implements PathSession {
 
   readCapacity(): Promise<Capacity> {
     const blocks = this.lu.disk.length / BS;
-    return this.#submit(() => ({ blocks, blockSize: BS, lastLba: blocks - 1, bytes: this.lu.disk.length, thinProvisioning: false, logicalPerPhysicalExponent: 0 }), false);
+    return this.#submit(() => ({ blocks, blockSize: BS, lastLba: blocks - 1, bytes: this.lu.disk.length, thinProvisioning: false, logicalPerPhysicalExponent: 0 }), false, true);
   }
 
   testUnitReady(): Promise<void> {

@@ -363,6 +363,26 @@ describe('MultipathSession: paths that join later', () => {
   });
 });
 
+describe('MultipathSession: ports on their way in', () => {
+  it('takes in an Unavailable port (a gateway not yet joined) and uses it once its state turns active', async () => {
+    const lu = aluaLu({ 1: ALUA_STATE.ACTIVE_OPTIMIZED, 2: ALUA_STATE.UNAVAILABLE });
+    const a = new FakePath(lu, 1, 1);
+    const b = new FakePath(lu, 2, 2);
+    const r = await rig({ a, b }, { pathPolicy: 'multibus' });
+    expect(r.m.paths().map((p) => [p.status, p.aluaStateName])).toEqual([
+      ['up', 'active/optimized'],
+      ['up', 'unavailable'],
+    ]);
+    // The regular check (every 5 s) finds it still Unavailable; while it is, the next comes a second later.
+    await r.advance(5000);
+    lu.groups.set(2, ALUA_STATE.ACTIVE_NON_OPTIMIZED);
+    await r.advance(1000);
+    expect(r.m.paths()[1]!.aluaStateName).toBe('active/non-optimized');
+    for (let i = 0; i < 4; i++) await r.m.read(i, 1);
+    expect(b.executed).toBe(2);
+  });
+});
+
 describe('MultipathSession: arguments', () => {
   it('pins a command to one path with execute({ path })', async () => {
     const lu = new FakeLu();
