@@ -91,6 +91,10 @@ export class TargetNode {
       defaults: {
         onInternalError: (e, cmd) => {
           const error = e instanceof Error ? e : new Error(String(e));
+          if (cmd === undefined) {
+            this.#log.error({ err: error }, 'a shared reservation change failed');
+            return;
+          }
           this.#log.error({ err: error, lun: cmd.lun, itt: cmd.taskTag }, 'command failed inside the target');
           this.emit({ type: 'backend-error', target: this.name, lun: cmd.lun, error });
         },
