@@ -37,8 +37,8 @@ export interface GatewayLink {
 
 /** What a LUN needs of its logical unit (set once the LU exists). */
 export interface ClusterLuHooks {
-  /** ASYMMETRIC ACCESS STATE CHANGED and the like, for every I_T nexus of the LU here. */
-  establishUnitAttention(code: number): void;
+  /** ASYMMETRIC ACCESS STATE CHANGED and the like, for every I_T nexus of the LU here but `exceptNexusId`. */
+  establishUnitAttention(code: number, exceptNexusId?: string): void;
   /** The shared reservations as etcd has them, and the effects for this gateway's nexuses. */
   applySharedState(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void>;
   /** A reset of the LU on another gateway. */
@@ -91,6 +91,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   #resetRev = 0;
   #racing = false;
   #moving = false;
+  /** The I_T nexus whose SET TARGET PORT GROUPS is moving the owner: it is not told of its own change. */
+  #mover: string | undefined;
   #closed = false;
   /** Report of the last states, to raise ASYMMETRIC ACCESS STATE CHANGED only on a change. */
   #lastReport = '';
@@ -179,7 +181,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
    * gateway the owner, in one transaction that rewrites the owner key bound to that gateway's lease
    * (no moment without an owner). BUSY while another move runs or when the owner changed meanwhile.
    */
-  async setTargetPortGroups(requests: readonly TargetPortGroupRequest[], _nexus: ItNexus): Promise<void> {
+  async setTargetPortGroups(requests: readonly TargetPortGroupRequest[], nexus: ItNexus): Promise<void> {
     const byTpg = new Map<number, { name: string; lease: string }>();
     for (const m of this.#gw.members().values()) byTpg.set(m.tpgId, { name: m.name, lease: m.lease });
     let target: { name: string; lease: string; tpg: number } | undefined;
@@ -204,6 +206,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     if (this.#moving) throw busy('SET TARGET PORT GROUPS: the owner is moving');
     if (!this.#gw.valid()) throw busy('SET TARGET PORT GROUPS: this gateway is not in the cluster now');
     this.#moving = true;
+    // SPC-4 §5.15.2.3: an explicit transition is reported to every I_T nexus but the one that asked.
+    this.#mover = nexus.id;
     this.#changed();
     try {
       const ownerKey = `${this.#key}owner`;
@@ -222,6 +226,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     } finally {
       this.#moving = false;
       this.#changed();
+      this.#mover = undefined;
     }
   }
 
@@ -479,7 +484,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     const report = this.#report();
     if (report === this.#lastReport) return;
     this.#lastReport = report;
-    this.#hooks?.establishUnitAttention(ASC.ASYMMETRIC_ACCESS_STATE_CHANGED);
+    this.#hooks?.establishUnitAttention(ASC.ASYMMETRIC_ACCESS_STATE_CHANGED, this.#mover);
   }
 
   #report(): string {
