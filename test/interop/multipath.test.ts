@@ -161,12 +161,13 @@ describe.skipIf(interopDisabled)('multipath: two portals of one tsiscsi target',
       let stop = false;
       const load = writeLoad(m, 8, 64, () => stop);
       for (let cut = 0; cut < 3; cut++) {
-        await until(() => m.paths()[1]!.status === 'up', 10_000, 'the proxied path is up');
+        // Up again after the previous cut (its going down seen first, so that no stale 'up' counts).
+        await until(() => m.paths()[1]!.downs === cut && m.paths()[1]!.status === 'up', 10_000, 'the proxied path is up');
         const before = m.paths()[1]!.commands;
         await until(() => m.paths()[1]!.commands > before + 20, 10_000, 'the proxied path carries writes');
         proxy.cut();
       }
-      await until(() => m.paths()[1]!.status === 'up', 10_000, 'the proxied path is back');
+      await until(() => m.paths()[1]!.downs === 3 && m.paths()[1]!.status === 'up', 10_000, 'the proxied path is back');
       stop = true;
       const { writes } = await load;
       expect(writes).toBeGreaterThan(100);
