@@ -117,6 +117,43 @@ describe('Session', () => {
     expect(events.map((e) => e.type)).toContain('reconnected');
   });
 
+  it('failQueued hands back what a dropped connection held: rejected now, never re-issued on the reconnection', async () => {
+    let writesSeen = 0;
+    let swallow = true;
+    const { s, t } = await setup(
+      {
+        onCommand: (cmd) => {
+          if (cmd.cdb[0] !== 0x2a) return undefined;
+          writesSeen++;
+          return swallow ? 'ignore' : undefined;
+        },
+      },
+      { reconnect: { minDelay: 20, maxDelay: 100 } },
+    );
+    await s.readCapacity();
+    const lost = s.events();
+    const writes = [0, 1, 2].map((i) => s.write(i, pattern(512, i)).catch((e: unknown) => e));
+    while (writesSeen < 3) await sleep(5);
+    // While connected it does nothing: the commands are on the wire.
+    s.failQueued(new ConnectionError('ERR_PATH_DOWN', 'moved'));
+    expect(s.busy).toBe(3);
+    t.hangUp = true;
+    t.killAll();
+    for await (const e of lost) if (e.type === 'connection-lost') break;
+    const err = new ConnectionError('ERR_PATH_DOWN', 'sent on another path');
+    s.failQueued(err);
+    expect(await Promise.all(writes)).toEqual([err, err, err]);
+    await expect(s.read(0, 1)).rejects.toBe(err);
+    swallow = false;
+    writesSeen = 0;
+    t.hangUp = false;
+    for (let i = 0; i < 100 && !s.connected; i++) await sleep(20);
+    expect(s.connected).toBe(true);
+    await s.write(10, pattern(512, 9));
+    // Only the new write reached the target: none of the three was sent again.
+    expect(writesSeen).toBe(1);
+  });
+
   it('keeps the same ISID across a reconnection (session reinstatement)', async () => {
     const { s, t } = await setup({}, { reconnect: { minDelay: 10 } });
     const isid = s.isid;

@@ -57,6 +57,9 @@ const DRAIN_POLL_MS = 50;
 /** Every option a command of any kind may carry (what #run hands the path's session). */
 type AnyOptions = MultipathReadOptions & MultipathWriteOptions & MultipathExecuteOptions;
 
+/** The options of a command given none: one shared object, not one per command. */
+const NO_OPTIONS: AnyOptions = Object.freeze({});
+
 /**
  * One logical unit through several target ports. Commands go to the best path by ALUA state
  * (Active/Optimized first, round-robin among equals; pathPolicy `multibus` spreads over every Active path)
@@ -138,12 +141,12 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
   // Commands: Session's, each sent on the best path and failed over
 
   /** Reads `blocks` blocks from `lba` (see Session.read). */
-  read(lba: number, blocks: number, options: MultipathReadOptions = {}): Promise<Buffer> {
+  read(lba: number, blocks: number, options: MultipathReadOptions = NO_OPTIONS): Promise<Buffer> {
     return this.#run(OP_READ, lba, blocks, undefined, options) as Promise<Buffer>;
   }
 
   /** Writes `data` (a whole number of blocks) at `lba` (see Session.write). */
-  write(lba: number, data: Buffer, options: MultipathWriteOptions = {}): Promise<void> {
+  write(lba: number, data: Buffer, options: MultipathWriteOptions = NO_OPTIONS): Promise<void> {
     return this.#run(OP_WRITE, lba, 0, data, options) as Promise<void>;
   }
 
@@ -152,7 +155,7 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
    * idempotent may run twice when a path fails under it (as with dm-multipath); `path` pins it to one
    * path, without failover (e.g. a PERSISTENT RESERVE OUT that registers each I_T nexus).
    */
-  execute(cdb: Buffer, options: MultipathExecuteOptions = {}): Promise<CommandResult> {
+  execute(cdb: Buffer, options: MultipathExecuteOptions = NO_OPTIONS): Promise<CommandResult> {
     if (options.path !== undefined) {
       const p = this.#paths[options.path];
       if (p === undefined) return Promise.reject(new RangeError(`path ${options.path}: there are ${this.#paths.length} paths`));
@@ -164,34 +167,34 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
   }
 
   /** Standard INQUIRY data (SPC-4 §6.6). */
-  inquiry(options: MultipathCommandOptions = {}): Promise<StandardInquiry> {
+  inquiry(options: MultipathCommandOptions = NO_OPTIONS): Promise<StandardInquiry> {
     return this.#run(OP_INQUIRY, 0, 0, undefined, options) as Promise<StandardInquiry>;
   }
 
   /** A VPD page (SPC-4 §7.8), raw. Port designators of page 83h differ by path. */
-  inquiryVpd(page: number, options: MultipathCommandOptions = {}): Promise<Buffer> {
+  inquiryVpd(page: number, options: MultipathCommandOptions = NO_OPTIONS): Promise<Buffer> {
     return this.#run(OP_VPD, page, 0, undefined, options) as Promise<Buffer>;
   }
 
   /** READ CAPACITY (see Session.readCapacity). */
-  async readCapacity(options: MultipathCommandOptions = {}): Promise<Capacity> {
+  async readCapacity(options: MultipathCommandOptions = NO_OPTIONS): Promise<Capacity> {
     const c = (await this.#run(OP_READ_CAPACITY, 0, 0, undefined, options)) as Capacity;
     this.#capacity = c;
     return c;
   }
 
   /** TEST UNIT READY (SPC-4 §6.47). */
-  testUnitReady(options: MultipathCommandOptions = {}): Promise<void> {
+  testUnitReady(options: MultipathCommandOptions = NO_OPTIONS): Promise<void> {
     return this.#run(OP_TEST_UNIT_READY, 0, 0, undefined, options) as Promise<void>;
   }
 
   /** SYNCHRONIZE CACHE(10) of the whole LU. */
-  synchronizeCache(options: MultipathCommandOptions = {}): Promise<void> {
+  synchronizeCache(options: MultipathCommandOptions = NO_OPTIONS): Promise<void> {
     return this.#run(OP_SYNCHRONIZE_CACHE, 0, 0, undefined, options) as Promise<void>;
   }
 
   /** The LUNs of the target (REPORT LUNS, SPC-4 §6.33). */
-  reportLuns(options: MultipathCommandOptions = {}): Promise<number[]> {
+  reportLuns(options: MultipathCommandOptions = NO_OPTIONS): Promise<number[]> {
     return this.#run(OP_REPORT_LUNS, 0, 0, undefined, options) as Promise<number[]>;
   }
 
