@@ -84,11 +84,19 @@ export class GatewayCluster {
     return p !== null && p.exitCode === null && p.signalCode === null;
   }
 
-  /** Starts gateway `i` on its port and waits until it listens. */
-  async startGateway(i: number): Promise<void> {
+  /** TCP port of the private etcd's clients (cluster mode). */
+  get etcdPort(): number {
+    return this.#etcdPort;
+  }
+
+  /**
+   * Starts gateway `i` on its port and waits until it listens. `etcdUrl` makes it reach etcd another
+   * way (through a relay a test can cut, to partition it from etcd).
+   */
+  async startGateway(i: number, o: { etcdUrl?: string } = {}): Promise<void> {
     const g = this.#gateways[i]!;
     const args = ['target', '--portal', `127.0.0.1:${g.port}`, '--iqn', this.#o.iqn, '--lun', this.#o.lunFile, '--log-level', 'warn'];
-    if (this.#o.cluster) args.push('--cluster', this.etcdUrl, '--gateway', g.name);
+    if (this.#o.cluster) args.push('--cluster', o.etcdUrl ?? this.etcdUrl, '--gateway', g.name);
     args.push(...(this.#o.gatewayArgs ?? []));
     g.proc = this.#spawn(g.name, [process.execPath, cliEntry(), ...args]);
     g.starts++;

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MultipathSession } from '../../src/initiator/multipath/multipath-session.js';
 import type { MultipathEvent } from '../../src/initiator/multipath/options.js';
 import { GatewayCluster } from '../../soak/cluster.js';
+import { TcpProxy } from '../initiator/proxy.js';
 import { haveTools, interopDisabled } from './peers.js';
 
 const IQN = 'iqn.2026-12.io.tsiscsi.test:mp-cluster';
@@ -43,8 +44,8 @@ async function cluster(gateways: number, alua: 'implicit' | 'explicit'): Promise
   return c;
 }
 
-async function open(c: GatewayCluster): Promise<{ m: MultipathSession; events: MultipathEvent[] }> {
-  const m = await MultipathSession.connect(c.urls, { checkInterval: 1000 });
+async function open(c: GatewayCluster, pathPolicy: 'alua' | 'multibus' = 'alua'): Promise<{ m: MultipathSession; events: MultipathEvent[] }> {
+  const m = await MultipathSession.connect(c.urls, { checkInterval: 1000, pathPolicy });
   cleanup.push(() => m.close());
   const events: MultipathEvent[] = [];
   m.on('event', (e) => events.push(e));
@@ -110,5 +111,41 @@ describe.skipIf(interopDisabled)('multipath: a cluster of tsiscsi gateways', () 
     await m.write(100, Buffer.alloc(BS, 10));
     expect(owner(m)).toBe(1 - first);
     expect((await m.read(100, 1))[0]).toBe(10);
+  });
+
+  it('moves the writes of a gateway cut off from etcd (fenced: 04h/0Ch, Unavailable) to another, and takes it back when it rejoins', async () => {
+    const c = await cluster(2, 'implicit');
+    // Gateway 0 reaches etcd through a relay that the test cuts.
+    const relay = await TcpProxy.start(c.etcdPort);
+    cleanup.push(() => relay.close());
+    await c.kill(0);
+    await c.startGateway(0, { etcdUrl: `etcd://127.0.0.1:${relay.port}` });
+    // multibus: both gateways carry writes whoever owns the LUN.
+    const { m, events } = await open(c, 'multibus');
+    await until(() => m.paths().every((p) => p.usable && p.aluaStateName.startsWith('active')), 15_000, 'both gateways active');
+    let stop = false;
+    let writes = 0;
+    const load = (async () => {
+      // A write refused by the fenced gateway goes to the other one; one that failed would throw here.
+      for (let g = 1; !stop; g++) {
+        await m.write(g % 256, Buffer.alloc(BS, g & 0xff));
+        writes++;
+      }
+    })();
+    await until(() => m.paths()[0]!.commands > 20, 10_000, 'gateway 0 carries writes');
+    relay.refuse = true;
+    relay.cut();
+    await until(() => m.paths()[0]!.aluaStateName === 'unavailable', (TTL_S + 10) * 1000, 'the fenced gateway reports itself Unavailable');
+    const fencedAt = m.paths()[0]!.commands;
+    const at = writes;
+    await until(() => writes > at + 50, 10_000, 'writes go on through the other gateway');
+    expect(m.paths()[0]!.commands).toBe(fencedAt);
+    relay.refuse = false;
+    await until(() => m.paths()[0]!.usable && m.paths()[0]!.aluaStateName.startsWith('active'), 30_000, 'the gateway rejoined');
+    await until(() => m.paths()[0]!.commands > fencedAt + 20, 10_000, 'it carries writes again');
+    stop = true;
+    await load;
+    expect(events.some((e) => e.type === 'alua-state' && e.path === 0 && e.aluaStateName === 'unavailable')).toBe(true);
+    expect(m.stats().noPath).toBe(0);
   });
 });
