@@ -213,6 +213,52 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
   }, 1_600_000);
 });
 
+/** IOPS of one iscsi-perf run (4 KiB random reads, queue depth 32) as initiator `name`. */
+function iscsiPerf(url: string, name: string, seconds: number): Promise<number> {
+  return runAsync('iscsi-perf', ['-i', name, '-t', String(seconds), '-m', '32', '-b', '8', '-r', url], { timeoutMs: (seconds + 30) * 1000 }).then((r) => {
+    const m = [...r.stdout.matchAll(/iops average (\d+)/g)].at(-1);
+    if (m === undefined) throw new Error(`iscsi-perf gave no result: ${r.stdout.slice(-300)} ${r.stderr.slice(-300)}`);
+    return Number(m[1]);
+  });
+}
+
+describe.skipIf(!run || process.env.TSISCSI_CLUSTER_PERF !== '1')('IOPS through one gateway and through two (TSISCSI_CLUSTER_PERF=1)', () => {
+  let etcd: PrivateEtcd;
+  let dir: string;
+  let a: Gateway;
+  let b: Gateway;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    dir = mkdtempSync(join(tmpdir(), 'tsiscsi-perf-'));
+    const file = `${join(dir, 'shared.img')},size=1G`;
+    a = await startGateway(etcd, 'perf-a', file);
+    b = await startGateway(etcd, 'perf-b', file);
+    // Fill the first 64 MiB so reads hit written blocks; iscsi-perf reads the whole LUN at random.
+  }, 120_000);
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await etcd?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('4K random reads at QD32: two sessions on one gateway vs one session on each, alternating', async () => {
+    const seconds = Number(process.env.TSISCSI_CLUSTER_PERF_SECONDS ?? 8);
+    const one: number[] = [];
+    const two: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const x = await Promise.all([iscsiPerf(a.url, 'iqn.2026-11.io.tsiscsi.test:perf1', seconds), iscsiPerf(a.url, 'iqn.2026-11.io.tsiscsi.test:perf2', seconds)]);
+      one.push(x[0] + x[1]);
+      const y = await Promise.all([iscsiPerf(a.url, 'iqn.2026-11.io.tsiscsi.test:perf1', seconds), iscsiPerf(b.url, 'iqn.2026-11.io.tsiscsi.test:perf2', seconds)]);
+      two.push(y[0] + y[1]);
+    }
+    const med = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)]!;
+    console.log(`iscsi-perf 4K randread QD32, two sessions: one gateway ${one.join(' / ')} IOPS (median ${med(one)}); two gateways ${two.join(' / ')} IOPS (median ${med(two)}); ratio two/one ${(med(two) / med(one)).toFixed(2)}`);
+    expect(med(one)).toBeGreaterThan(0);
+    expect(med(two)).toBeGreaterThan(0);
+  }, 600_000);
+});
+
 describe.skipIf(!run)('split brain: the owner cut off from etcd', () => {
   let etcd: PrivateEtcd;
   let dir: string;
