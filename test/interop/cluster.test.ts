@@ -32,7 +32,14 @@ import { haveTools, interopDisabled, runAsync } from './peers.js';
 import { spawnTarget } from './tsiscsi.js';
 
 const IQN = 'iqn.2026-11.io.tsiscsi.test:shared';
+/** The split-brain test's lease TTL (short, so it runs fast). */
 const TTL_S = 2;
+/**
+ * The TTL of the gateways the conformance suite runs against: the default. A gateway starved of CPU for
+ * longer than its validity window fences itself, as it must; with a 2 s TTL a machine busy with other
+ * tests starves it now and then, and UNMAP answers NOT READY (04h/0Ch).
+ */
+const SUITE_TTL_S = 5;
 const run = !interopDisabled && haveEtcd();
 
 type Gateway = Awaited<ReturnType<typeof spawnTarget>> & { name: string; url: string };
@@ -46,7 +53,7 @@ function logOf(g: Gateway): { msg: string; time: number; [k: string]: unknown }[
     .map((l) => JSON.parse(l) as { msg: string; time: number });
 }
 
-async function startGateway(etcd: PrivateEtcd, name: string, file: string, endpoint = etcd.endpoint): Promise<Gateway> {
+async function startGateway(etcd: PrivateEtcd, name: string, file: string, endpoint = etcd.endpoint, ttlS = TTL_S): Promise<Gateway> {
   const t = await spawnTarget([
     '--iqn',
     IQN,
@@ -57,7 +64,7 @@ async function startGateway(etcd: PrivateEtcd, name: string, file: string, endpo
     '--gateway',
     name,
     '--cluster-ttl',
-    String(TTL_S),
+    String(ttlS),
     '--cluster-ca',
     etcd.ca,
     '--cluster-cert',
@@ -134,9 +141,10 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
     haveTools('iscsi-test-cu', 'stdbuf');
     etcd = await startEtcd();
     dir = mkdtempSync(join(tmpdir(), 'tsiscsi-cluster-'));
-    const file = `${join(dir, 'shared.img')},size=1G,pbs=4096`;
-    a = await startGateway(etcd, 'gw-a', file);
-    b = await startGateway(etcd, 'gw-b', file);
+    // As the single-target conformance run: 1 GiB, removable (PreventAllow, StartStopUnit), pbs=4096.
+    const file = `${join(dir, 'shared.img')},size=1G,removable,pbs=4096`;
+    a = await startGateway(etcd, 'gw-a', file, etcd.endpoint, SUITE_TTL_S);
+    b = await startGateway(etcd, 'gw-b', file, etcd.endpoint, SUITE_TTL_S);
   }, 120_000);
 
   afterAll(async () => {
@@ -231,8 +239,8 @@ describe.skipIf(!run || process.env.TSISCSI_CLUSTER_PERF !== '1')('IOPS through 
     etcd = await startEtcd();
     dir = mkdtempSync(join(tmpdir(), 'tsiscsi-perf-'));
     const file = `${join(dir, 'shared.img')},size=1G`;
-    a = await startGateway(etcd, 'perf-a', file);
-    b = await startGateway(etcd, 'perf-b', file);
+    a = await startGateway(etcd, 'perf-a', file, etcd.endpoint, SUITE_TTL_S);
+    b = await startGateway(etcd, 'perf-b', file, etcd.endpoint, SUITE_TTL_S);
     // Fill the first 64 MiB so reads hit written blocks; iscsi-perf reads the whole LUN at random.
   }, 120_000);
   afterAll(async () => {
