@@ -357,7 +357,6 @@ export class MultipathSession extends CheckedEventEmitter<MultipathEvent> {
       await this.#pause(DRAIN_POLL_MS, undefined);
     }
   }
-
 }
 
 function abortErrorOf(signal: AbortSignal): AbortError {

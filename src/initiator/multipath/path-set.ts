@@ -146,6 +146,11 @@ export class PathSet {
     for (const w of ws) w.done();
   }
 
+  /**
+   * Opens every path, checks the opened ones reach one device, reads their states and takes them in;
+   * paths that did not open are retried in the background. Starts the check timer.
+   * @throws NoPathError (none opened), PathIdentityError (they reach different devices)
+   */
   async openAll(signal: AbortSignal | undefined): Promise<void> {
     const probes = await Promise.all(this.paths.map((p) => this.#openPath(p, signal).catch(() => undefined)));
     const opened = this.paths.filter((_, i) => probes[i] !== undefined);
@@ -213,7 +218,7 @@ export class PathSet {
     }
   }
 
-  /** Null when `probe` shows the path reaches the device of the others; the reason otherwise. */
+  /** Undefined when `probe` shows the path reaches the device of the others; the reason otherwise. */
   #identityError(p: Path, probe: PathProbe): PathIdentityError | undefined {
     const ref = this.#ref;
     if (ref === null) return undefined;
