@@ -104,7 +104,7 @@ export interface LuCapabilities {
   readonly compareAndWrite: boolean;
   /** LBPME (SBC-3 READ CAPACITY(16)): logical block provisioning management is implemented. */
   readonly lbpme: boolean;
-  /** LBPRZ: deallocated blocks read back as zeros (every backend promises this for `unmap`). */
+  /** LBPRZ: deallocated blocks read back as zeros (unless the backend says `unmapReadsZeros: false`). */
   readonly lbprz: boolean;
   /** ANC_SUP: UNMAP and WRITE SAME can anchor blocks (mapped, zeroed) as well as deallocate them. */
   readonly anchor: boolean;
@@ -346,7 +346,8 @@ export class LogicalUnit implements LogicalUnitHandle {
       writeSameUnmap10: canUnmap && ws10,
       compareAndWrite: has(this.commands, OP.COMPARE_AND_WRITE),
       lbpme,
-      lbprz: lbpme,
+      // A backend whose deallocation does not promise zeros (NBD TRIM) reports LBPRZ 0 (SBC-3 §4.7.3.4).
+      lbprz: lbpme && backend.unmapReadsZeros !== false,
       anchor: lbpme,
       writeAtomic: has(this.commands, OP.WRITE_ATOMIC_16),
       thirdPartyCopy: has(this.commands, OP.EXTENDED_COPY, 0x00),
