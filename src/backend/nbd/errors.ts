@@ -32,8 +32,9 @@ export class NbdProtocolError extends TsiscsiError {
 export class NbdConnectError extends TsiscsiError {
   /** The URL of the export, for a message that names it. */
   readonly url: string;
-  constructor(url: string, message: string, options?: { cause?: unknown }) {
-    super('ERR_NBD_CONNECT', `cannot reach NBD server ${url}: ${message}`, options);
+  /** `what` starts the message (default "cannot reach NBD server"). */
+  constructor(url: string, message: string, options?: { cause?: unknown; what?: string }) {
+    super('ERR_NBD_CONNECT', `${options?.what ?? 'cannot reach NBD server'} ${url}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NbdConnectError';
     this.url = url;
   }

@@ -63,7 +63,7 @@ async function openRbd(s: RbdLunSpec, opts: OpenRemoteOptions): Promise<NbdBacke
       RBD_READY_MS,
     );
   } catch (e) {
-    throw new NbdConnectError(name, (e as Error).message, { cause: e });
+    throw new NbdConnectError(name, (e as Error).message, { cause: e, what: 'cannot serve' });
   }
   try {
     return await NbdBackend.open({
@@ -81,7 +81,7 @@ async function openRbd(s: RbdLunSpec, opts: OpenRemoteOptions): Promise<NbdBacke
     await sleep(EXIT_EXPLAINS_MS);
     const why = q.stderrTail.split('\n').pop();
     await q.stop();
-    if (why !== undefined && why !== '') throw new NbdConnectError(name, `qemu-nbd: ${why}`, { cause: e });
+    if (why !== undefined && why !== '') throw new NbdConnectError(name, why, { cause: e, what: 'cannot serve' });
     throw e;
   }
 }

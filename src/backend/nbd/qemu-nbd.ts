@@ -52,6 +52,8 @@ export class QemuNbd {
   #restarts = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #stopping = false;
+  /** It has served once: from then on a death is restarted (before, it fails the start). */
+  #ready = false;
   #tail: string[] = [];
   /** Resolves when the current child exits (for stop). */
   #exited: Promise<void> = Promise.resolve();
@@ -151,11 +153,11 @@ export class QemuNbd {
     if (line.trim() === '') return;
     this.#tail.push(line);
     if (this.#tail.length > STDERR_TAIL) this.#tail.shift();
-    this.#opts.log.warn({ lun: this.#opts.name, qemuNbd: this.#child?.pid }, `qemu-nbd: ${line}`);
+    this.#opts.log.warn({ lun: this.#opts.name, qemuNbd: this.#child?.pid }, line.startsWith('qemu-nbd:') ? line : `qemu-nbd: ${line}`);
   }
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.#stopping) return;
+    if (this.#stopping || !this.#ready) return;
     const lived = Date.now() - this.#startedAt;
     if (lived > HEALTHY_AFTER_MS) this.#restarts = 0;
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.min(this.#restarts, 10));
@@ -172,9 +174,12 @@ export class QemuNbd {
     const child = this.#child;
     for (;;) {
       if (this.#child !== child || child === null || child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`qemu-nbd exited before serving ${this.#opts.name}${this.#tail.length > 0 ? `: ${this.#tail[this.#tail.length - 1]}` : ''}`);
+        throw new Error(this.#tail.length > 0 ? this.#tail[this.#tail.length - 1]! : 'qemu-nbd exited before serving it');
       }
-      if (existsSync(this.#pidFile)) return;
+      if (existsSync(this.#pidFile)) {
+        this.#ready = true;
+        return;
+      }
       if (Date.now() > deadline) throw new Error(`qemu-nbd did not serve ${this.#opts.name} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }
