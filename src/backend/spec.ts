@@ -61,7 +61,7 @@ export function parseSize(text: string): number {
 export function parseLunSpec(spec: string): LunSpec {
   if (isRemoteLunSpec(spec)) {
     const remote = parseRemoteLunSpec(spec);
-    return { kind: 'remote', remote, readOnly: remote.readOnly, blockSize: remote.blockSize ?? 512, spec };
+    return { kind: 'remote', remote, readOnly: remote.readOnly, ...(remote.removable === true && { removable: true }), blockSize: remote.blockSize ?? 512, spec };
   }
   const parts = spec.split(',');
   const head = parts[0]!.trim();

@@ -35,6 +35,8 @@ export interface NbdBackendOptions {
   timeoutMs?: number;
   /** Refuse writes even if the server takes them. */
   readOnly?: boolean;
+  /** The medium can be ejected (INQUIRY RMB): the LUN behaves as a drive holding this export. */
+  removable?: boolean;
   /** Logical block size; default: 512, or the server's minimum block size when that is larger. */
   blockSize?: number;
   /** The backend's `kind` (default 'nbd'). */
@@ -83,6 +85,7 @@ export class NbdBackend implements BlockBackend {
   readonly blockSize: number;
   readonly blocks: number;
   readonly readOnly: boolean;
+  readonly removable: boolean;
   readonly physicalBlockSize: number | undefined;
   /** What the server said in the first handshake. */
   readonly info: ExportInfo;
@@ -139,6 +142,7 @@ export class NbdBackend implements BlockBackend {
     if (this.blocks === 0) throw new NbdConnectError(opts.url, `the export holds ${info.size} bytes, less than one ${bs}-byte block`);
     if (info.size % bs !== 0) this.#log.warn({ url: opts.url, size: info.size }, `export size is not a multiple of ${bs}: the last ${info.size % bs} bytes are not served`);
     this.readOnly = opts.readOnly === true || (info.flags & NBD_FLAG.READ_ONLY) !== 0;
+    this.removable = opts.removable === true;
     const pbs = info.preferredBlock;
     this.physicalBlockSize = pbs > bs && pbs <= 65536 ? pbs : undefined;
     this.#maxPayload = Math.max(bs, Math.floor(info.maxPayload / bs) * bs);

@@ -22,6 +22,7 @@ const EXIT_EXPLAINS_MS = 1000;
 function common(s: RemoteLunSpec, log: BackendLog | undefined): Omit<NbdBackendOptions, 'endpoint' | 'exportName' | 'url'> {
   return {
     readOnly: s.readOnly,
+    ...(s.removable === true && { removable: true }),
     ...(s.conns !== undefined && { conns: s.conns }),
     ...(s.timeoutMs !== undefined && { timeoutMs: s.timeoutMs }),
     ...(s.blockSize !== undefined && { blockSize: s.blockSize }),

@@ -14,6 +14,8 @@ interface RemoteCommon {
   /** Milliseconds a request may take, resends included. */
   timeoutMs?: number;
   readOnly: boolean;
+  /** Present the LUN as an ejectable medium (INQUIRY RMB, START STOP UNIT LOEJ), as a file LUN can be. */
+  removable?: boolean;
   /** Logical block size, when the spec sets one (else the server's decides). */
   blockSize?: number;
 }
@@ -79,6 +81,10 @@ export function parseRemoteLunSpec(spec: string): RemoteLunSpec {
         if (value !== undefined) throw new LunSpecError(spec, 'syntax', '"ro" takes no value');
         base.readOnly = true;
         break;
+      case 'removable':
+        if (value !== undefined) throw new LunSpecError(spec, 'syntax', '"removable" takes no value');
+        base.removable = true;
+        break;
       case 'bs':
         if (value !== '512' && value !== '4096') throw new LunSpecError(spec, 'bad-block-size', `block size must be 512 or 4096, not "${value ?? ''}"`);
         base.blockSize = Number(value);
@@ -92,7 +98,7 @@ export function parseRemoteLunSpec(spec: string): RemoteLunSpec {
         else base.id = value;
         break;
       default: {
-        const known = base.kind === 'rbd' ? 'conf, id, conns, timeout, ro, bs' : 'conns, timeout, ro, bs';
+        const known = base.kind === 'rbd' ? 'conf, id, conns, timeout, ro, removable, bs' : 'conns, timeout, ro, removable, bs';
         throw new LunSpecError(spec, 'unknown-option', `unknown option "${name}" (known: ${known})`);
       }
     }

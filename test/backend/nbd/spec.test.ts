@@ -17,12 +17,13 @@ describe('parseRemoteLunSpec', () => {
   });
 
   it('reads a port, an IPv6 host, the empty default export and options', () => {
-    expect(parseRemoteLunSpec('nbd://[::1]:10900,conns=4,timeout=5000,ro,bs=4096')).toMatchObject({
+    expect(parseRemoteLunSpec('nbd://[::1]:10900,conns=4,timeout=5000,ro,bs=4096,removable')).toMatchObject({
       endpoint: { host: '::1', port: 10900 },
       exportName: '',
       conns: 4,
       timeoutMs: 5000,
       readOnly: true,
+      removable: true,
       blockSize: 4096,
     });
   });
