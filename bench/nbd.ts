@@ -162,14 +162,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-bench-nbd-'));
   const file = join(dir, 'lun.img');
   const children: ChildProcess[] = [];
+  let qemu: ChildProcess | undefined;
   try {
     execFileSync('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', `count=${MIB}`, 'status=none']);
     const port = await freePort();
     const sockPath = join(dir, 'nbd.sock');
     const pidFile = join(dir, 'qemu-nbd.pid');
     const where = useUnix ? [`--socket=${sockPath}`] : ['--bind=127.0.0.1', `--port=${port}`];
-    const q = spawn('timeout', ['-s', 'KILL', '3600', 'qemu-nbd', ...where, '--export-name=bench', '--persistent', '--shared=16', '--format=raw', `--pid-file=${pidFile}`, file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    children.push(q);
+    qemu = spawn('timeout', ['-s', 'KILL', '3600', 'qemu-nbd', ...where, '--export-name=bench', '--persistent', '--shared=16', '--format=raw', `--pid-file=${pidFile}`, file], { stdio: ['ignore', 'ignore', 'inherit'] });
     for (let i = 0; i < 300 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
     const nbdUrl = useUnix ? `nbd+unix:///bench?socket=${sockPath}` : `nbd://127.0.0.1:${port}/bench`;
     const bareTarget = useUnix ? sockPath : String(port);
@@ -213,8 +213,10 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     writeFileSync(join(RESULTS, `nbd-${stamp}.json`), JSON.stringify({ seconds, repeats, mib: MIB, unix: useUnix, samples, medians: med, load: readFileSync('/proc/loadavg', 'utf8').trim() }, null, 2));
   } finally {
-    // SIGTERM for the `timeout` wrapper, which passes it on to qemu-nbd (SIGKILL would orphan it).
-    for (const c of children) c.kill('SIGTERM');
+    // Targets first (their NBD server still there), then qemu-nbd: SIGTERM for its `timeout`
+    // wrapper, which passes it on (SIGKILL would orphan it).
+    for (const c of children) c.kill('SIGKILL');
+    qemu?.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -3,6 +3,7 @@
 // served by a qemu-nbd child), each followed by `,OPTION` as in every LUN spec.
 
 import { LunSpecError } from '../errors.js';
+import { specOptions } from '../spec-options.js';
 import { NBD_DEFAULT_PORT } from './constants.js';
 import type { NbdEndpoint } from './connection.js';
 
@@ -58,18 +59,9 @@ const MAX_TIMEOUT_MS = 3_600_000;
 
 /** Parses a remote LUN spec, refusing anything ambiguous with a {@link LunSpecError}. */
 export function parseRemoteLunSpec(spec: string): RemoteLunSpec {
-  const parts = spec.split(',');
-  const head = parts[0]!.trim();
+  const head = spec.split(',')[0]!.trim();
   const base = head.toLowerCase().startsWith('rbd:') ? parseRbdHead(spec, head) : parseNbdHead(spec, head);
-  const seen = new Set<string>();
-  for (const raw of parts.slice(1)) {
-    const opt = raw.trim();
-    if (opt === '') throw new LunSpecError(spec, 'syntax', 'empty option (stray comma)');
-    const eq = opt.indexOf('=');
-    const name = (eq < 0 ? opt : opt.slice(0, eq)).toLowerCase();
-    const value = eq < 0 ? undefined : opt.slice(eq + 1);
-    if (seen.has(name)) throw new LunSpecError(spec, 'duplicate-option', `option "${name}" given twice`);
-    seen.add(name);
+  for (const { name, value } of specOptions(spec)) {
     switch (name) {
       case 'conns':
         base.conns = intOption(spec, name, value, 1, MAX_CONNS);
