@@ -1,10 +1,13 @@
 // NBD LUNs against what NBD itself gives, in one run: 4 KiB random reads at QD32 from one qemu-nbd
 // export (a prefilled file) by
 //   bare     a minimal pipelined NBD client (handshake, then raw READs and simple replies, TCP_NODELAY),
+//   client-1 tsiscsi's NBD client alone (NbdBackend, 32 reads in flight), one connection,
+//   client-4 the same with conns=4,
 //   nbd-1    iscsi-perf on a tsiscsi NBD LUN with one NBD connection,
 //   nbd-4    the same LUN with conns=4,
 //   file     iscsi-perf on a tsiscsi file LUN over the same file (no NBD at all).
-// Runs alternate (bare nbd-1 nbd-4 file, bare ...) so machine drift hits all alike; medians and ratios.
+// Runs alternate (bare client-1 client-4 nbd-1 nbd-4 file, bare ...) so machine drift hits all alike;
+// medians and ratios.
 //
 //   npm run bench:nbd -- [--time S] [--repeats N] [--mib N] [--unix]
 
@@ -17,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { negotiate, type HandshakeIo } from '../src/backend/nbd/handshake.js';
 import { NBD_CMD, NBD_REQUEST_LENGTH, NBD_SIMPLE_REPLY_LENGTH } from '../src/backend/nbd/constants.js';
 import { encodeRequest } from '../src/backend/nbd/replies.js';
+import { NbdBackend } from '../src/backend/nbd/backend.js';
+import type { NbdEndpoint } from '../src/backend/nbd/connection.js';
 import { freePort, waitForPort } from '../test/interop/peers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,8 +39,8 @@ const QD = 32;
 const BS = 4096;
 const useUnix = process.argv.includes('--unix');
 
-type Kind = 'bare' | 'nbd-1' | 'nbd-4' | 'file';
-const KINDS: Kind[] = ['bare', 'nbd-1', 'nbd-4', 'file'];
+type Kind = 'bare' | 'client-1' | 'client-4' | 'nbd-1' | 'nbd-4' | 'file';
+const KINDS: Kind[] = ['bare', 'client-1', 'client-4', 'nbd-1', 'nbd-4', 'file'];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -118,9 +123,30 @@ async function bareClient(target: string, exportName: string, secs: number): Pro
   return iops;
 }
 
-function runBare(target: string): Promise<number> {
+/** tsiscsi's NBD client alone: QD readers over one NbdBackend. */
+async function backendClient(target: string, conns: number, secs: number): Promise<number> {
+  const endpoint: NbdEndpoint = target.startsWith('/') ? { path: target } : { host: '127.0.0.1', port: Number(target) };
+  const b = await NbdBackend.open({ endpoint, exportName: 'bench', url: target, conns });
+  const slots = Math.floor((b.blocks * b.blockSize) / BS);
+  let done = 0;
+  const t0 = performance.now();
+  const end = t0 + secs * 1000;
+  const reader = async () => {
+    const buf = Buffer.allocUnsafe(BS);
+    while (performance.now() < end) {
+      await b.read(Math.floor(Math.random() * slots) * (BS / b.blockSize), BS / b.blockSize, buf);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: QD }, reader));
+  const iops = done / ((performance.now() - t0) / 1000);
+  await b.close();
+  return iops;
+}
+
+function runChild(mode: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--bare-client', target, '--time', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), ...mode, '--time', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const kill = setTimeout(() => p.kill('SIGKILL'), (seconds + 20) * 1000);
@@ -128,7 +154,7 @@ function runBare(target: string): Promise<number> {
       clearTimeout(kill);
       const n = Number(out.trim());
       if (Number.isFinite(n) && n > 0) resolve(n);
-      else reject(new Error(`bare client gave no result: ${out}`));
+      else reject(new Error(`${mode.join(' ')} gave no result: ${out}`));
     });
   });
 }
@@ -155,8 +181,11 @@ async function startTarget(lun: string): Promise<{ url: string; proc: ChildProce
 
 async function main(): Promise<void> {
   if (process.argv.includes('--bare-client')) {
-    const target = arg('--bare-client')!;
-    process.stdout.write(`${Math.round(await bareClient(target, 'bench', seconds))}\n`);
+    process.stdout.write(`${Math.round(await bareClient(arg('--bare-client')!, 'bench', seconds))}\n`);
+    return;
+  }
+  if (process.argv.includes('--backend-client')) {
+    process.stdout.write(`${Math.round(await backendClient(arg('--backend-client')!, Number(arg('--conns')), seconds))}\n`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-bench-nbd-'));
@@ -181,10 +210,15 @@ async function main(): Promise<void> {
     for (const t of Object.values(targets)) children.push(t.proc);
     // Warm the page cache and every path once.
     execFileSync('cat', [file], { stdio: 'ignore', maxBuffer: 1 << 30 });
-    const samples: Record<Kind, number[]> = { bare: [], 'nbd-1': [], 'nbd-4': [], file: [] };
+    const samples: Record<Kind, number[]> = { bare: [], 'client-1': [], 'client-4': [], 'nbd-1': [], 'nbd-4': [], file: [] };
     for (let r = 0; r < repeats; r++) {
       for (const k of KINDS) {
-        const iops = k === 'bare' ? await runBare(bareTarget) : await runIscsiPerf(targets[k].url);
+        const iops =
+          k === 'bare'
+            ? await runChild(['--bare-client', bareTarget])
+            : k === 'client-1' || k === 'client-4'
+              ? await runChild(['--backend-client', bareTarget, '--conns', k.slice(7)])
+              : await runIscsiPerf(targets[k].url);
         samples[k].push(iops);
         process.stderr.write(`round ${r + 1}/${repeats} ${k}: ${Math.round(iops)} IOPS\n`);
       }
@@ -198,6 +232,8 @@ async function main(): Promise<void> {
       '| reader | IOPS | runs |',
       '|---|---|---|',
       `| bare pipelined NBD client (Node) on qemu-nbd | ${k(med.bare)} | ${samples.bare.map(k).join(', ')} |`,
+      `| tsiscsi's NBD client alone, conns=1 | ${k(med['client-1'])} | ${samples['client-1'].map(k).join(', ')} |`,
+      `| tsiscsi's NBD client alone, conns=4 | ${k(med['client-4'])} | ${samples['client-4'].map(k).join(', ')} |`,
       `| iscsi-perf on tsiscsi NBD LUN, conns=1 | ${k(med['nbd-1'])} | ${samples['nbd-1'].map(k).join(', ')} |`,
       `| iscsi-perf on tsiscsi NBD LUN, conns=4 | ${k(med['nbd-4'])} | ${samples['nbd-4'].map(k).join(', ')} |`,
       `| iscsi-perf on tsiscsi file LUN (same file) | ${k(med.file)} | ${samples.file.map(k).join(', ')} |`,
@@ -206,6 +242,8 @@ async function main(): Promise<void> {
       '|---|---|---|',
       `| NBD LUN (conns=1) / bare NBD client | ${ratio(med['nbd-1'], med.bare)} | ≥ 0.7 |`,
       `| NBD LUN conns=4 / conns=1 | ${ratio(med['nbd-4'], med['nbd-1'])} | ≥ 1 |`,
+      `| NBD client alone: conns=4 / conns=1 | ${ratio(med['client-4'], med['client-1'])} | |`,
+      `| NBD client alone (conns=1) / bare NBD client | ${ratio(med['client-1'], med.bare)} | |`,
       `| NBD LUN (best of conns=1, 4) / file LUN | ${ratio(Math.max(med['nbd-1'], med['nbd-4']), med.file)} | |`,
     ];
     process.stdout.write(lines.join('\n') + '\n');

@@ -1,6 +1,6 @@
 // The Linux kernel initiator (open-iscsi, in a QEMU VM through ../shared/tools/open-iscsi-vm) on an
 // NBD LUN: the target's LUN 0 is a file served by qemu-nbd; the VM logs in, writes 16 MiB with
-// O_DIRECT, reads it back, compares, logs out; the data is then in qemu-nbd's file.
+// O_DIRECT, reads it back, compares, logs out.
 
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -101,6 +101,8 @@ export class NbdBackend implements BlockBackend {
   readonly #links: Link[];
   readonly #owner: ConnectionOwner;
   #waiting: NbdRequest[] = [];
+  /** The link the current batch goes to (see #pick). */
+  #cursor = 0;
   #sweep: ReturnType<typeof setInterval>;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -357,17 +359,28 @@ export class NbdBackend implements BlockBackend {
     else conn.send(req);
   }
 
-  /** The preferred connection when it is up, else the one with the fewest requests in flight. */
+  /**
+   * The preferred connection when it is up; else the connection that already has a batch going out
+   * this turn; else the next one that is up, round robin. Requests issued together stay together
+   * (one write, one wakeup of the server) and successive batches spread over the connections;
+   * sending each request to the least busy connection would cut every batch into N writes.
+   */
   #pick(preferred: number): NbdConnection | null {
     const links = this.#links;
-    if (links.length === 1) return links[0]!.conn;
+    const n = links.length;
+    if (n === 1) return links[0]!.conn;
     if (preferred >= 0 && links[preferred]!.conn !== null) return links[preferred]!.conn;
-    let best: NbdConnection | null = null;
-    for (const l of links) {
-      const c = l.conn;
-      if (c !== null && (best === null || c.inFlight < best.inFlight)) best = c;
+    const cur = links[this.#cursor]!.conn;
+    if (cur !== null && cur.batching) return cur;
+    for (let i = 1; i <= n; i++) {
+      const idx = (this.#cursor + i) % n;
+      const c = links[idx]!.conn;
+      if (c !== null) {
+        this.#cursor = idx;
+        return c;
+      }
     }
-    return best;
+    return null;
   }
 
   #onReply(conn: NbdConnection, req: NbdRequest, error: number, message: string): void {

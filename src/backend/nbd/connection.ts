@@ -174,6 +174,11 @@ export class NbdConnection implements ReplySink<NbdRequest> {
     return this.#closed;
   }
 
+  /** Requests were sent this turn and are still waiting to go out together. */
+  get batching(): boolean {
+    return this.#scheduled;
+  }
+
   /** Sends `req`; it goes out with everything else sent this turn. */
   send(req: NbdRequest): void {
     let slot = this.#free.pop();

@@ -12,9 +12,11 @@ export const NBD_CLISERV_MAGIC = 0x00420281861253n;
 
 /** Handshake flags from the server (16 bits). */
 export const NBD_FLAG_FIXED_NEWSTYLE = 1 << 0;
+/** The server can skip the 124 zero bytes after NBD_OPT_EXPORT_NAME's reply. */
 export const NBD_FLAG_NO_ZEROES = 1 << 1;
 /** Client flags (32 bits), the echo of the two above. */
 export const NBD_FLAG_C_FIXED_NEWSTYLE = 1 << 0;
+/** The client asks for the zero bytes to be skipped. */
 export const NBD_FLAG_C_NO_ZEROES = 1 << 1;
 
 /** Option request types (proto.md "Option types"). */
@@ -37,7 +39,9 @@ export const NBD_REP = {
   INFO: 3,
   META_CONTEXT: 4,
 } as const;
+/** Bit 31 of an option reply type: an error reply. */
 export const NBD_REP_FLAG_ERROR = 0x80000000;
+/** Names of the error reply types, for messages. */
 export const NBD_REP_ERR: Readonly<Record<number, string>> = {
   [0x80000001]: 'NBD_REP_ERR_UNSUP',
   [0x80000002]: 'NBD_REP_ERR_POLICY',
@@ -49,6 +53,7 @@ export const NBD_REP_ERR: Readonly<Record<number, string>> = {
   [0x80000008]: 'NBD_REP_ERR_BLOCK_SIZE_REQD',
   [0x80000009]: 'NBD_REP_ERR_TOO_BIG',
 };
+/** The option is unknown to the server (NBD_OPT_GO on an old server: fall back to NBD_OPT_EXPORT_NAME). */
 export const NBD_REP_ERR_UNSUP = 0x80000001;
 
 /** Information types in NBD_REP_INFO replies and NBD_OPT_GO requests (proto.md "NBD_OPT_INFO"). */
@@ -100,6 +105,7 @@ export const NBD_CMD = {
   WRITE_ZEROES: 6,
   BLOCK_STATUS: 7,
 } as const;
+/** One of the NBD_CMD_* values. */
 export type NbdCommand = (typeof NBD_CMD)[keyof typeof NBD_CMD];
 
 /** Command flags (16 bits). */
@@ -111,8 +117,9 @@ export const NBD_CMD_FLAG = {
   FAST_ZERO: 1 << 4,
 } as const;
 
-/** Structured reply flags and chunk types (proto.md "Structured reply chunk message types"). */
+/** The last chunk of a structured reply (proto.md "Structured reply chunk message"). */
 export const NBD_REPLY_FLAG_DONE = 1 << 0;
+/** Structured reply chunk types. */
 export const NBD_REPLY_TYPE = {
   NONE: 0,
   OFFSET_DATA: 1,
@@ -138,8 +145,9 @@ export const NBD_ERRNO: Readonly<Record<number, string>> = {
   95: 'ENOTSUP',
   108: 'ESHUTDOWN',
 };
-export const NBD_EIO = 5;
+/** EPERM: a write the server refuses (a read-only export). */
 export const NBD_EPERM = 1;
+/** ESHUTDOWN: the server is going away and did not carry the request out (send it again). */
 export const NBD_ESHUTDOWN = 108;
 
 /** The IANA port of NBD (proto.md "Protocol phases"). */

@@ -41,6 +41,7 @@ export interface RbdLunSpec extends RemoteCommon {
   id?: string;
 }
 
+/** A parsed remote LUN spec. */
 export type RemoteLunSpec = NbdLunSpec | RbdLunSpec;
 
 const PREFIXES = ['nbd://', 'nbd+unix://', 'nbds://', 'nbds+unix://', 'rbd:'];
