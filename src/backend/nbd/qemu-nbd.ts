@@ -130,21 +130,22 @@ export class QemuNbd {
       for (const line of lines) this.#stderrLine(line);
     });
     this.#exited = new Promise<void>((resolve) => {
-      child.once('error', (e) => {
-        // spawn failed (qemu-nbd missing): 'exit' may not follow.
-        this.#stderrLine(`cannot run qemu-nbd: ${e.message}`);
-        live.delete(child);
-        if (this.#child === child) this.#child = null;
-        resolve();
-        this.#onExit(null, null);
-      });
-      child.once('exit', (code, signal) => {
+      // 'error' (it could not be spawned) and 'exit' may both come: the first one ends this child.
+      let ended = false;
+      const end = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (ended) return;
+        ended = true;
         if (partial !== '') this.#stderrLine(partial);
         live.delete(child);
         if (this.#child === child) this.#child = null;
         resolve();
         this.#onExit(code, signal);
+      };
+      child.once('error', (e) => {
+        this.#stderrLine(`cannot run qemu-nbd: ${e.message}`);
+        end(null, null);
       });
+      child.once('exit', end);
     });
     log.info({ lun: this.#opts.name, pid: child.pid, socket: this.socketPath }, 'qemu-nbd started');
   }
