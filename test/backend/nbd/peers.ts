@@ -1,10 +1,10 @@
 // Real NBD servers for tests: qemu-nbd over a file and nbdkit (memory or file plugin, with its error
 // and delay filters), each on a loopback port or a unix socket of its own, under `timeout -s KILL` so
-// that none outlives a crashed test run.
+// that none outlives a crashed test run. Both write a pid file once they listen: that is the signal
+// that they are ready (a probe connection would make qemu-nbd log an error).
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NbdEndpoint } from '../../../src/backend/nbd/connection.js';
 
@@ -23,17 +23,6 @@ export interface NbdServer {
 
 /** Longest a test server may live: a hung test cannot leave one behind for longer. */
 const MAX_LIFE_S = 900;
-
-async function reachable(ep: NbdEndpoint): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = 'path' in ep ? createConnection({ path: ep.path }) : createConnection({ host: ep.host, port: ep.port });
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
 
 function urlOf(ep: NbdEndpoint, exportName: string): string {
   return 'path' in ep ? `nbd+unix:///${exportName}?socket=${ep.path}` : `nbd://127.0.0.1:${ep.port}/${exportName}`;
@@ -93,13 +82,4 @@ export function startQemuNbd(ep: NbdEndpoint, file: string, exportName: string, 
   const where = 'path' in ep ? [`--socket=${ep.path}`] : ['--bind=127.0.0.1', `--port=${ep.port}`];
   const args = [...where, `--export-name=${exportName}`, '--persistent', `--shared=${opts.shared ?? 8}`, '--discard=unmap', `--format=${opts.format ?? 'raw'}`, `--pid-file=${pidFile}`, file];
   return launch('qemu-nbd', args, ep, exportName, pidFile);
-}
-
-/** Waits until something accepts on `ep`. */
-export async function waitReachable(ep: NbdEndpoint, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await reachable(ep))) {
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${JSON.stringify(ep)}`);
-    await sleep(20);
-  }
 }
