@@ -3,6 +3,7 @@
 //
 //   bin ─► src/index, src/initiator/index, src/target/index (the public API) + bin's own helpers
 //   target, initiator   (the two ends; never each other)
+//   cluster             (gateways sharing LUNs through etcd: membership, ownership, shared SCSI state)
 //   scsi                (SPC/SBC emulation and CDB codecs, shared by both ends)
 //   login, transport, r2t
 //   backend             (block stores; nothing above it)
@@ -44,9 +45,9 @@ module.exports = {
     {
       name: 'backend-below-scsi',
       severity: 'error',
-      comment: 'Block backends know nothing of SCSI, the target or the initiator.',
+      comment: 'Block backends know nothing of SCSI, the cluster, the target or the initiator.',
       from: { path: '^src/backend/' },
-      to: { path: '^src/(scsi|target|initiator|login|transport|r2t)/' },
+      to: { path: '^src/(scsi|cluster|target|initiator|login|transport|r2t)/' },
     },
     {
       name: 'scsi-below-the-ends',
@@ -56,10 +57,31 @@ module.exports = {
       to: { path: '^src/(target|initiator|login|transport|r2t)/' },
     },
     {
+      name: 'scsi-below-cluster',
+      severity: 'error',
+      comment: 'The SCSI layer reaches shared state through the interfaces it defines (alua-access.ts, shared-state.ts), never the cluster.',
+      from: { path: '^src/scsi/' },
+      to: { path: '^src/cluster/|(^|/)node_modules/etcd3/|^etcd3$' },
+    },
+    {
+      name: 'cluster-below-the-ends',
+      severity: 'error',
+      comment: 'The cluster sits between scsi and the target: it knows LUs and etcd, never a PDU engine, a login or the initiator.',
+      from: { path: '^src/cluster/' },
+      to: { path: '^src/(target|initiator|login|transport|r2t)/' },
+    },
+    {
+      name: 'only-cluster-talks-to-etcd',
+      severity: 'error',
+      comment: 'The etcd client is loaded by src/cluster/etcd.ts alone (and only when a cluster is configured).',
+      from: { path: '^src/', pathNot: '^src/cluster/etcd\\.ts$' },
+      to: { path: '(^|/)node_modules/etcd3/' },
+    },
+    {
       name: 'login-transport-r2t-below-the-ends',
       severity: 'error',
       from: { path: '^src/(login|transport|r2t)/' },
-      to: { path: '^src/(target|initiator|scsi)/' },
+      to: { path: '^src/(target|initiator|scsi|cluster)/' },
     },
     {
       name: 'target-not-initiator',
@@ -72,7 +94,7 @@ module.exports = {
       name: 'initiator-not-target',
       severity: 'error',
       from: { path: '^src/initiator/' },
-      to: { path: '^src/target/' },
+      to: { path: '^src/(target|cluster)/' },
     },
     {
       name: 'bin-uses-the-public-api',

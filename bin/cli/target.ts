@@ -37,6 +37,14 @@ interface TargetArgs {
   'queue-depth': number | undefined;
   workers: number | undefined;
   'lun-events': LunEventMode | undefined;
+  cluster: string | undefined;
+  gateway: string | undefined;
+  'cluster-ttl': number | undefined;
+  'cluster-ca': string | undefined;
+  'cluster-cert': string | undefined;
+  'cluster-key': string | undefined;
+  'cluster-user': string | undefined;
+  alua: 'implicit' | 'explicit' | undefined;
 }
 
 export const targetCommand: CommandModule<object, TargetArgs> = {
@@ -67,6 +75,14 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
         type: 'number',
         describe: 'run connections on N worker threads, each owning whole targets (see bench/README.md for what it buys)',
       })
+      .option('cluster', { type: 'string', describe: 'be one gateway of a cluster coordinated by etcd: etcd://HOST:PORT[,HOST:PORT...] (docs/cluster.md)' })
+      .option('gateway', { type: 'string', describe: "this gateway's name in the cluster (with --cluster)" })
+      .option('cluster-ttl', { type: 'number', describe: 'gateway lease TTL in seconds: failover takes about this long [default: 5]' })
+      .option('cluster-ca', { type: 'string', describe: 'CA certificate (PEM) of etcd: reach etcd over TLS' })
+      .option('cluster-cert', { type: 'string', describe: 'client certificate (PEM) for etcd, with --cluster-key' })
+      .option('cluster-key', { type: 'string', describe: 'client private key (PEM) for etcd' })
+      .option('cluster-user', { type: 'string', describe: 'etcd USER:PASSWORD (PASSWORD as @FILE or env:NAME keeps it out of ps)' })
+      .option('alua', { choices: ['implicit', 'explicit'] as const, describe: 'non-owner gateways Active/Non-Optimized (implicit) or Standby, moved by SET TARGET PORT GROUPS (explicit) [default: implicit]' })
       .option('log-level', {
         type: 'string',
         default: 'info',
@@ -76,7 +92,8 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       .example('$0 target', 'serve ./tsiscsi-data/lun0.img on 127.0.0.1:3260')
       .example('$0 target --lun disk.img,size=10G --lun mem:256M', 'two LUNs')
       .example('$0 target --portal 0.0.0.0:3260 --chap alice:@secret.txt --allow iqn.1993-08.org.debian:01:abc', 'exposed safely')
-      .example('$0 target --config target.json', 'from a config file') as never,
+      .example('$0 target --config target.json', 'from a config file')
+      .example('$0 target --lun /shared/disk.img --cluster etcd://10.0.0.5:2379 --gateway gw1', 'one gateway of a cluster') as never,
   handler: async (args) => {
     const log = pino({ level: args['log-level'], base: undefined }, pino.destination(2));
     let cfg: ServerConfig;
@@ -106,6 +123,8 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       if (args['queue-depth'] !== undefined) cfg.queueDepth = args['queue-depth'];
       if (args['admin-socket'] !== undefined) cfg.adminSocket = args['admin-socket'];
       if (args.workers !== undefined) cfg.workers = args.workers;
+      const cluster = clusterFromFlags(args, cfg, warnings);
+      if (cluster !== undefined) cfg = validateConfig({ ...cfg, cluster });
       if ((cfg.workers ?? 0) > 0 && cfg.adminSocket !== undefined) {
         throw new ConfigError('--workers', 'the admin socket is not available with worker threads');
       }
@@ -164,6 +183,36 @@ async function runWorkers(cfg: ServerConfig, log: Logger, warnings: string[]): P
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** The `"cluster"` object the flags give, merged over the config file's; undefined when neither names one. */
+function clusterFromFlags(args: TargetArgs, cfg: ServerConfig, warnings: string[]): Record<string, unknown> | undefined {
+  const flags = args.cluster ?? args.gateway ?? args['cluster-ttl'] ?? args['cluster-ca'] ?? args['cluster-cert'] ?? args['cluster-key'] ?? args['cluster-user'] ?? args.alua;
+  if (flags === undefined) return undefined;
+  const c: Record<string, unknown> = cfg.cluster === undefined ? {} : { ...cfg.cluster };
+  if (args.cluster !== undefined) {
+    delete c.endpoints;
+    c.url = args.cluster;
+  }
+  if (c.url === undefined && c.endpoints === undefined) throw new ConfigError('--cluster', 'the cluster flags need --cluster etcd://HOST:PORT (or "cluster" in the config file)');
+  if (args.gateway !== undefined) c.gateway = args.gateway;
+  if (c.gateway === undefined) throw new ConfigError('--gateway', 'a cluster gateway needs a name: --gateway NAME');
+  if (args['cluster-ttl'] !== undefined) c.leaseTtlS = args['cluster-ttl'];
+  if (args.alua !== undefined) c.alua = args.alua;
+  if (args['cluster-ca'] !== undefined || args['cluster-cert'] !== undefined || args['cluster-key'] !== undefined) {
+    if (args['cluster-ca'] === undefined) throw new ConfigError('--cluster-ca', 'TLS to etcd needs the CA certificate that signs it');
+    c.tls = {
+      caFile: args['cluster-ca'],
+      ...(args['cluster-cert'] !== undefined && { certFile: args['cluster-cert'] }),
+      ...(args['cluster-key'] !== undefined && { keyFile: args['cluster-key'] }),
+    };
+  }
+  if (args['cluster-user'] !== undefined) {
+    const u = parseChapFlag(args['cluster-user'], '--cluster-user');
+    if (u.literal) warnings.push('the etcd password is on the command line, where `ps` shows it: prefer --cluster-user USER:@FILE or USER:env:NAME');
+    c.auth = { user: u.account.user, ...(u.account.secretFile !== undefined && { passwordFile: u.account.secretFile }), ...(u.account.secretEnv !== undefined && { passwordEnv: u.account.secretEnv }), ...(u.account.secret !== undefined && { password: u.account.secret }) };
+  }
+  return c;
 }
 
 function fail(e: unknown): void {

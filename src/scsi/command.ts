@@ -16,6 +16,15 @@ export const F_RESERVATION_EXEMPT = 1 << 1;
 export const F_MEDIUM = 1 << 2;
 /** Writes the medium: refused with DATA PROTECT on a write-protected LU. */
 export const F_WRITE = 1 << 3;
+/** Allowed while the target port group is Standby (SPC-4 §5.15.2.4.4). */
+export const F_ALUA_STANDBY = 1 << 4;
+/** Allowed while the target port group is Unavailable (SPC-4 §5.15.2.4.5). */
+export const F_ALUA_UNAVAILABLE = 1 << 5;
+/** Allowed while the target port group is Transitioning (SPC-4 §5.15.2.5). */
+export const F_ALUA_TRANSITIONING = 1 << 6;
+/** Allowed in every asymmetric access state: INQUIRY, REPORT LUNS, REQUEST SENSE, REPORT TARGET PORT GROUPS. */
+export const F_ALUA_ANY = F_ALUA_STANDBY | F_ALUA_UNAVAILABLE | F_ALUA_TRANSITIONING;
+
 
 /** CDB usage data of a 4-byte LOGICAL BLOCK ADDRESS (or other 32-bit) field: every bit evaluated. */
 export const USAGE_LBA4: readonly number[] = [0xff, 0xff, 0xff, 0xff];

@@ -4,9 +4,11 @@
 // depend on this and not on the LogicalUnit class, which implements it and imports their tables.
 
 import type { BlockBackend } from '../backend/types.js';
+import type { AsymmetricAccess } from './alua-access.js';
 import type { CopyResults } from './copy-results.js';
 import type { LuIdentity } from './inquiry.js';
-import type { PersistentReservations, PrAccess, PrEffects } from './persistent-reservations.js';
+import type { PersistentReservations, PrAccess } from './persistent-reservations.js';
+import type { ReservationChange } from './shared-state.js';
 import type { RangeLock } from './range-lock.js';
 import type { ItNexus, ScsiCommand, ScsiResponse } from './types.js';
 
@@ -167,17 +169,23 @@ export interface LuContext {
   /** Establishes a unit attention (`asc << 8 | ascq`) for every live I_T nexus but `exceptNexusId`. */
   establishUnitAttention(code: number, exceptNexusId?: string): void;
 
-  /** The I_T nexus holding the SPC-2 reservation (RESERVE(6)), by id. */
-  reservationHolder: string | null;
+  /** The I_T nexus holding the SPC-2 reservation (RESERVE(6)), by id; change it only through {@link changeReservations}. */
+  readonly reservationHolder: string | null;
   /** Persistent reservations (SPC-4 §5.13); change them only through {@link changePersistentReservations}. */
   readonly pr: PersistentReservations;
   /** APTPL can be honoured: the medium has a sidecar to keep persistent reservations in (PTPL_C). */
   readonly prPersistCapable: boolean;
-  /** Applies one PERSISTENT RESERVE OUT service action, one at a time per LU, with its effects. */
-  changePersistentReservations(change: () => PrEffects): Promise<void>;
+  /**
+   * Applies one change of the reservations (a PERSISTENT RESERVE OUT service action, RESERVE,
+   * RELEASE), one at a time per LU, with its effects; through the shared state when the LU has one.
+   */
+  changeReservations(change: ReservationChange): Promise<void>;
 
   /** EXTENDED COPY results held per I_T nexus for RECEIVE COPY RESULTS. */
   readonly copyResults: CopyResults;
+
+  /** Asymmetric access (SPC-4 §5.15), when the LU is reached through target port groups in several states. */
+  readonly alua: AsymmetricAccess | undefined;
 }
 
 /** Handles one command; throws a CheckConditionError to end it in CHECK CONDITION. */
@@ -193,7 +201,7 @@ export interface CommandDescriptor {
   readonly cdbLength: number;
   /** CDB USAGE DATA (SPC-4 §6.35, one-command format): byte 0 the opcode, then a one for every bit evaluated. */
   readonly usage: Uint8Array;
-  /** F_UA_EXEMPT, F_RESERVATION_EXEMPT, F_MEDIUM, F_WRITE (command.ts). */
+  /** F_UA_EXEMPT, F_RESERVATION_EXEMPT, F_MEDIUM, F_WRITE (command.ts); F_ALUA_* (alua.ts). */
   readonly flags: number;
   readonly handler: CommandHandler;
   /**

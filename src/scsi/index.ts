@@ -71,4 +71,16 @@ export {
 } from './persistent-reservations.js';
 export { deriveNaa, deriveSerial, parseNaa, type LuIdentity } from './inquiry.js';
 export { DEFAULT_TMFS } from './spc.js';
-export { command, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, F_WRITE } from './command.js';
+export {
+  command,
+  F_ALUA_ANY,
+  F_ALUA_STANDBY,
+  F_ALUA_TRANSITIONING,
+  F_ALUA_UNAVAILABLE,
+  F_MEDIUM,
+  F_RESERVATION_EXEMPT,
+  F_UA_EXEMPT,
+  F_WRITE,
+} from './command.js';
+export type { AsymmetricAccess, TargetPortGroupRequest } from './alua-access.js';
+export { ALUA_COMMANDS, aluaRefusal, isActiveState, notAccessibleAsc } from './alua.js';

@@ -120,6 +120,8 @@ export interface StandardInquiryFields {
   removable: boolean;
   /** 3PC: the LU has a copy manager (EXTENDED COPY, SPC-4 §6.6). */
   thirdPartyCopy?: boolean;
+  /** TPGS (SPC-4 §6.6.2): 0 no asymmetric access, 1 implicit, 2 explicit, 3 both. */
+  tpgs?: number;
   vendor: string;
   product: string;
   revision: string;
@@ -137,8 +139,10 @@ export function standardInquiry(f: StandardInquiryFields): Buffer {
   // HISUP=1: LUNs use the hierarchical addressing of SAM-5 §4.6; RESPONSE DATA FORMAT 2.
   b[3] = 0x10 | 0x02;
   b[4] = STANDARD_INQUIRY_LENGTH - 5; // ADDITIONAL LENGTH
-  // Byte 5: SCCS, ACC, TPGS (no ALUA) and PROTECT zero: not implemented. 3PC when EXTENDED COPY is.
-  if (f.thirdPartyCopy === true) b[5] = 0x08;
+  // Byte 5: SCCS, ACC and PROTECT zero: not implemented. TPGS (bits 5..4) when the LU has asymmetric
+  // access (SPC-4 §5.15); 3PC when EXTENDED COPY is.
+  b[5] = ((f.tpgs ?? 0) & 0x03) << 4;
+  if (f.thirdPartyCopy === true) b[5] |= 0x08;
   // Byte 7: CMDQUE=1, the LU has a task set and honours task attributes (SAM-5, task attributes).
   b[7] = 0x02;
   asciiField(f.vendor, 8).copy(b, 8);

@@ -8,9 +8,11 @@
 import { ScsiError } from '../errors.js';
 import type { BlockBackend, SidecarStore } from '../backend/types.js';
 import { MAX_LUN } from '../pdu/lun.js';
+import type { AsymmetricAccess } from './alua-access.js';
+import { ALUA_COMMANDS, aluaRefusal } from './alua.js';
 import { abortError, isAbort } from './block-io.js';
 import { capabilitiesOf, exponentOf, resolveLimits } from './capabilities.js';
-import { buildCommandTable, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, listCommands } from './command.js';
+import { buildCommandTable, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT, F_WRITE, listCommands } from './command.js';
 import { ASC, SENSE_KEY, STATUS } from './constants.js';
 import { CopyResults } from './copy-results.js';
 import type {
@@ -25,8 +27,10 @@ import type {
   SupportedTmfs,
 } from './handler.js';
 import { luIdentity, type LuIdentity, type LuIdentityOptions } from './inquiry.js';
-import { PersistentReservations, type PrEffects } from './persistent-reservations.js';
+import type { PersistentReservations, PrSnapshot } from './persistent-reservations.js';
 import { RangeLock } from './range-lock.js';
+import { LuReservations } from './lu-reservations.js';
+import type { ReservationChange, SharedEffects, SharedLuState } from './shared-state.js';
 import { CheckConditionError, invalidFieldInCdb, senseData } from './sense.js';
 import { DEFAULT_TMFS } from './spc.js';
 import { OP_NAMES, STANDARD_COMMAND_TABLE, STANDARD_COMMANDS } from './standard-commands.js';
@@ -60,8 +64,23 @@ export interface LogicalUnitOptions extends LuIdentityOptions {
    * sidecar 'pr' (`PATH.pr.json` beside a file). null: APTPL is not offered (PTPL_C=0).
    */
   prStore?: SidecarStore | null;
-  /** Told about unexpected (non-SCSI) errors that ended a command in HARDWARE ERROR. */
-  onInternalError?: (e: unknown, cmd: ScsiCommand) => void;
+  /**
+   * Asymmetric access (SPC-4 §5.15): INQUIRY reports TPGS, VPD 83h the target port group, REPORT (and,
+   * when offered, SET) TARGET PORT GROUPS join the command table, and every command is checked against
+   * the state of the local target port group. Absent: TPGS 0, every port equal (as without a cluster).
+   */
+  alua?: AsymmetricAccess;
+  /**
+   * Where the reservations live when several device servers share this LU (gateways of a cluster):
+   * every change goes through it, and {@link LogicalUnit.applySharedState} brings the result here.
+   * APTPL is then offered (the shared store is durable) and no sidecar is used.
+   */
+  shared?: SharedLuState;
+  /**
+   * Told about unexpected (non-SCSI) errors that ended a command in HARDWARE ERROR (`cmd` undefined:
+   * a shared reservation change made on no command's behalf, e.g. the release of a lost nexus's RESERVE, failed).
+   */
+  onInternalError?: (e: unknown, cmd: ScsiCommand | undefined) => void;
   /** @internal The SCSI target device that owns this LU. */
   host?: LuHost;
 }
@@ -117,23 +136,28 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   readonly rangeLock = new RangeLock();
   /** @internal The target device (or this LU itself) that knows the nexuses and the LUNs. */
   readonly host: LuHost;
-  /** @internal The I_T nexus holding the SPC-2 reservation (RESERVE(6)), by id. */
-  reservationHolder: string | null = null;
-  /** Persistent reservations (SPC-4 §5.13); change them only through {@link changePersistentReservations}. */
-  readonly pr = new PersistentReservations();
+  /** The I_T nexus holding the SPC-2 reservation (RESERVE(6)), by id; changed through {@link changeReservations}. */
+  get reservationHolder(): string | null {
+    return this.#res.spc2Holder;
+  }
+  /** Persistent reservations (SPC-4 §5.13); change them only through {@link changeReservations}. */
+  get pr(): PersistentReservations {
+    return this.#res.pr;
+  }
   /** @internal EXTENDED COPY results held per I_T nexus for RECEIVE COPY RESULTS. */
   readonly copyResults = new CopyResults();
   /** Whether a removable medium is loaded (always true for a non-removable one). */
   mediumPresent = true;
+  /** Asymmetric access (SPC-4 §5.15), or undefined: TPGS 0. */
+  readonly alua: AsymmetricAccess | undefined;
 
   readonly #readOnly: boolean;
   /** The I_T nexuses seen and their unit attention conditions. */
   readonly #ua: UnitAttentions;
   readonly #tasks = new TaskSet();
-  readonly #onInternalError: ((e: unknown, cmd: ScsiCommand) => void) | undefined;
-  readonly #prStore: SidecarStore | undefined;
-  /** PERSISTENT RESERVE OUT commands run one at a time: each may await its APTPL save. */
-  #prChain: Promise<void> = Promise.resolve();
+  readonly #onInternalError: ((e: unknown, cmd: ScsiCommand | undefined) => void) | undefined;
+  /** Persistent and SPC-2 reservations, local or shared (lu-reservations.ts). */
+  readonly #res: LuReservations;
   #preventCount = 0;
   #removed = false;
   #removing: Promise<void> | null = null;
@@ -157,10 +181,9 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.identity = luIdentity(opts.lun, opts);
     this.limits = resolveLimits(opts.limits, backend.blockSize);
     this.tmfs = opts.tmfs ?? DEFAULT_TMFS;
-    this.commands =
-      opts.extraCommands === undefined || opts.extraCommands.length === 0
-        ? STANDARD_COMMAND_TABLE
-        : buildCommandTable([...STANDARD_COMMANDS, ...opts.extraCommands], OP_NAMES);
+    this.alua = opts.alua;
+    const extra = [...(opts.alua !== undefined ? ALUA_COMMANDS : []), ...(opts.extraCommands ?? [])];
+    this.commands = extra.length === 0 ? STANDARD_COMMAND_TABLE : buildCommandTable([...STANDARD_COMMANDS, ...extra], OP_NAMES);
     this.commandList = listCommands(this.commands);
     this.capabilities = capabilitiesOf(this.commands, backend);
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
@@ -168,12 +191,17 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.#onInternalError = opts.onInternalError;
     this.host = opts.host ?? this.#ownHost();
     this.#ua = new UnitAttentions(this.host);
-    // A read-only medium keeps nothing beside it either: APTPL is then not offered.
-    this.#prStore = opts.prStore === null ? undefined : (opts.prStore ?? (backend.readOnly ? undefined : backend.sidecar?.('pr')));
+    this.#res = new LuReservations({
+      // A read-only medium keeps nothing beside it either: APTPL is then not offered.
+      store: opts.shared !== undefined || opts.prStore === null ? undefined : (opts.prStore ?? (backend.readOnly ? undefined : backend.sidecar?.('pr'))),
+      shared: opts.shared,
+      establish: (id, code) => this.#ua.establishFor(id, code),
+      abort: (ids) => this.host.abortTasks?.(this.lun, ids) ?? Promise.resolve(),
+      onError: (e) => this.#onInternalError?.(e, undefined),
+    });
     // APTPL (SPC-4 §5.13.5): what was persisted comes back before the first command. A document that
     // cannot be read is an error at start-up, not a silent loss of reservations.
-    const saved = this.#prStore?.load();
-    if (saved !== null && saved !== undefined) this.pr.restore(saved);
+    this.#res.load();
   }
 
   /** Logical block size in bytes. */
@@ -198,7 +226,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
 
   /** APTPL can be honoured: the medium has a sidecar to keep persistent reservations in (PTPL_C). */
   get prPersistCapable(): boolean {
-    return this.#prStore !== undefined;
+    return this.#res.persistCapable;
   }
 
   /** Some I_T nexus has prevented medium removal (SBC-3 PREVENT ALLOW MEDIUM REMOVAL). */
@@ -243,6 +271,12 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
         admitted = true;
         nexus.inflight++;
         res = await desc.handler(this, cmd, nexus);
+        // SPC-4 §5.15.2.4: a write that ends after the port left the active states (a gateway fenced
+        // while the backend wrote) is not reported done: the initiator retries it through another port.
+        if (this.alua !== undefined && (desc.flags & F_WRITE) !== 0 && res.status === STATUS.GOOD) {
+          const refused = aluaRefusal(this.alua.state(), desc.flags);
+          if (refused !== 0) res = this.#check(SENSE_KEY.NOT_READY, refused);
+        }
       }
     } catch (e) {
       if (cmd.signal.aborted || isAbort(e)) throw abortError(cmd.signal);
@@ -284,6 +318,12 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     for (let i = 1; i < d.cdbLength; i++) {
       const bad = cdb[i]! & ~usage[i]!;
       if (bad !== 0) throw invalidFieldInCdb(i, 31 - Math.clz32(bad));
+    }
+    // SPC-4 §5.15.2.4: outside the active states only the commands the state lists run; the others end
+    // in NOT READY, LOGICAL UNIT NOT ACCESSIBLE with the state as the qualifier.
+    if (this.alua !== undefined) {
+      const refused = aluaRefusal(this.alua.state(), d.flags);
+      if (refused !== 0) return this.#check(SENSE_KEY.NOT_READY, refused);
     }
     // SPC-2, reservations: a LU reserved by another I_T nexus refuses all but a few commands.
     if (this.reservationHolder !== null && this.reservationHolder !== nexus.id && (d.flags & F_RESERVATION_EXEMPT) === 0) {
@@ -373,32 +413,21 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   // Persistent reservations
 
   /**
-   * Applies one PERSISTENT RESERVE OUT service action (`change` mutates {@link pr} and returns its
-   * effects), one at a time per LU: persists the new state when APTPL asks for it (undoing the
-   * change and failing the command if that fails), then establishes the unit attentions, then
-   * aborts the tasks of preempted nexuses (PREEMPT AND ABORT) through the host.
+   * Applies one change of the reservations (`change` mutates the state it is given and returns its
+   * effects), one at a time per LU, locally or through the shared state (see {@link LuReservations.change}).
    */
-  changePersistentReservations(change: () => PrEffects): Promise<void> {
-    const run = this.#prChain.then(async () => {
-      const before = this.pr.clone();
-      const fx = change();
-      if (fx.changed && this.#prStore !== undefined && (this.pr.aptpl || before.aptpl)) {
-        try {
-          // APTPL set: the state survives a power loss. Cleared: nothing may come back after one.
-          if (this.pr.aptpl) await this.#prStore.save(this.pr.snapshot());
-          else await this.#prStore.remove();
-        } catch (e) {
-          this.pr.assign(before);
-          throw new CheckConditionError(SENSE_KEY.HARDWARE_ERROR, ASC.INSUFFICIENT_REGISTRATION_RESOURCES, {
-            message: `cannot persist reservations in ${this.#prStore.location}: ${e instanceof Error ? e.message : String(e)}`,
-          });
-        }
-      }
-      for (const [id, code] of fx.ua) this.#ua.establishFor(id, code);
-      if (fx.abort.length !== 0) await this.host.abortTasks?.(this.lun, fx.abort);
-    });
-    this.#prChain = run.catch(() => {});
-    return run;
+  changeReservations(change: ReservationChange): Promise<void> {
+    return this.#res.change(change);
+  }
+
+  /**
+   * Takes the shared reservations as the keeper of the shared state has them (a cluster's watch) and
+   * applies the effects of the change that produced them to this device server's own I_T nexuses:
+   * their unit attentions, and the abort of their tasks (PREEMPT AND ABORT). Resolves once the
+   * aborted tasks have ended.
+   */
+  applySharedState(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void> {
+    return this.#res.applyShared(pr, aptpl, spc2Holder, effects);
   }
 
   /**
@@ -410,7 +439,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   nexusLost(nexus: ItNexus | string): void {
     const id = typeof nexus === 'string' ? nexus : nexus.id;
     const st = this.#ua.state(id);
-    if (this.reservationHolder === id) this.reservationHolder = null;
+    this.#res.releaseSpc2(id);
     // Persistent reservations outlive the nexus (SPC-4 §5.13.1); held copy results do not.
     this.copyResults.discard(id);
     this.setPrevent(st, false);
@@ -471,7 +500,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
         this.#hardReset(ASC.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED);
         return;
       case 'target-cold-reset':
-        if (!this.pr.aptpl) this.pr.assign(new PersistentReservations());
+        if (!this.pr.aptpl) this.#res.forget();
         this.#hardReset(ASC.POWER_ON_OCCURRED);
         return;
       case 'i-t-nexus-reset':
@@ -484,11 +513,20 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     }
   }
 
-  #hardReset(code: number): void {
+  /**
+   * A reset of this LU announced by another device server sharing it (SAM-5 resets reach every I_T
+   * nexus of the logical unit): the same unit attention, SPC-2 reservation, PREVENT and mode parameter
+   * effects for this device server's own nexuses.
+   */
+  applyRemoteReset(code: number): void {
+    this.#hardReset(code, false);
+  }
+
+  #hardReset(code: number, announce = true): void {
     // SAM-5, logical unit reset: SPC-2 reservations released, mode parameters back to their defaults (nothing is
     // saved), and a unit attention for every I_T nexus that takes precedence over older ones.
     // Persistent reservations are not affected by a reset (SPC-4 §5.13.1).
-    this.reservationHolder = null;
+    this.#res.reset(announce ? code : undefined);
     this.copyResults.discard();
     for (const st of this.#ua.all()) this.setPrevent(st, false);
     Object.assign(this.mode, this.defaultMode);
@@ -533,7 +571,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
           onStep?.('cleaned-up');
         } finally {
           this.#ua.forget();
-          this.reservationHolder = null;
+          this.#res.dropSpc2();
           this.copyResults.discard();
           this.#preventCount = 0;
           onStep?.('reset');

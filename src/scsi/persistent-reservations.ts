@@ -50,6 +50,8 @@ export interface PrEffects {
   abort: string[];
   /** The state changed in a way APTPL persists. */
   changed: boolean;
+  /** The SPC-2 reservation changed (RESERVE, RELEASE): shared device servers must hear of it. */
+  spc2?: boolean;
 }
 
 /** The parameter list of every PERSISTENT RESERVE OUT service action but REGISTER AND MOVE (SPC-4 §6.16.3). */

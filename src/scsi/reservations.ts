@@ -4,7 +4,7 @@
 // changes nothing; from anyone else, while persistent reservations are in use, it conflicts.
 
 import { truncate } from './cdb/fields.js';
-import { command, F_RESERVATION_EXEMPT } from './command.js';
+import { command, F_ALUA_STANDBY, F_RESERVATION_EXEMPT } from './command.js';
 import { ASC, OP, PRIN, PROUT, STATUS } from './constants.js';
 import type { CommandDescriptor, LuContext, NexusState } from './handler.js';
 import {
@@ -12,6 +12,7 @@ import {
   isRegistrantsType,
   parseProutParameters,
   reservationConflict,
+  type PersistentReservations,
   type PrEffects,
   type ProutParameters,
 } from './persistent-reservations.js';
@@ -22,31 +23,44 @@ import type { ScsiCommand, ScsiResponse } from './types.js';
 // SPC-2 RESERVE / RELEASE
 
 /** RESERVE(6) and RESERVE(10) (SPC-2 §7.21, §7.22): the whole LU for this I_T nexus; re-reserving is allowed. */
-function reserve(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
-  const pr = lu.pr;
-  if (pr.active) {
-    // SPC-4 §5.13.3 (CRH=1): a persistent reservation holder's RESERVE succeeds without effect.
-    if (pr.isHolder(nexus.id)) return { status: STATUS.GOOD };
-    throw reservationConflict('RESERVE while persistent reservations are in use (SPC-4 §5.13.3)');
-  }
-  const holder = lu.reservationHolder;
-  if (holder !== null && holder !== nexus.id) return { status: STATUS.RESERVATION_CONFLICT };
-  lu.reservationHolder = nexus.id;
+async function reserve(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): Promise<ScsiResponse> {
+  await lu.changeReservations((st) => {
+    const pr = st.pr;
+    if (pr.active) {
+      // SPC-4 §5.13.3 (CRH=1): a persistent reservation holder's RESERVE succeeds without effect.
+      if (pr.isHolder(nexus.id)) return noChange();
+      throw reservationConflict('RESERVE while persistent reservations are in use (SPC-4 §5.13.3)');
+    }
+    if (st.spc2Holder !== null && st.spc2Holder !== nexus.id) throw reservationConflict('RESERVE while another I_T nexus holds the LU (SPC-2 §7.21)');
+    if (st.spc2Holder === nexus.id) return noChange();
+    st.spc2Holder = nexus.id;
+    return { ua: [], abort: [], changed: false, spc2: true };
+  });
   return { status: STATUS.GOOD };
 }
 
 /** RELEASE(6) and RELEASE(10) (SPC-2 §7.19, §7.20): releases this nexus's reservation; from anyone else it is a no-op. */
-function release(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
-  const r = lu.pr.reservation;
-  if (r !== null) {
-    // SPC-4 §5.13.3 (CRH=1): GOOD without effect from a holder, or from a registrant of a
-    // registrants-only or all-registrants reservation; RESERVATION CONFLICT from anyone else.
-    const registered = lu.pr.registrations.has(nexus.id);
-    if (lu.pr.isHolder(nexus.id) || (registered && isRegistrantsType(r.type))) return { status: STATUS.GOOD };
-    throw reservationConflict('RELEASE while another I_T nexus holds a persistent reservation (SPC-4 §5.13.3)');
-  }
-  if (lu.reservationHolder === nexus.id) lu.reservationHolder = null;
+async function release(lu: LuContext, _cmd: ScsiCommand, nexus: NexusState): Promise<ScsiResponse> {
+  // Nothing to release (the common case): answered from the cached state without a change.
+  if (lu.pr.reservation === null && lu.reservationHolder !== nexus.id) return { status: STATUS.GOOD };
+  await lu.changeReservations((st) => {
+    const r = st.pr.reservation;
+    if (r !== null) {
+      // SPC-4 §5.13.3 (CRH=1): GOOD without effect from a holder, or from a registrant of a
+      // registrants-only or all-registrants reservation; RESERVATION CONFLICT from anyone else.
+      const registered = st.pr.registrations.has(nexus.id);
+      if (st.pr.isHolder(nexus.id) || (registered && isRegistrantsType(r.type))) return noChange();
+      throw reservationConflict('RELEASE while another I_T nexus holds a persistent reservation (SPC-4 §5.13.3)');
+    }
+    if (st.spc2Holder !== nexus.id) return noChange();
+    st.spc2Holder = null;
+    return { ua: [], abort: [], changed: false, spc2: true };
+  });
   return { status: STATUS.GOOD };
+}
+
+function noChange(): PrEffects {
+  return { ua: [], abort: [], changed: false };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,8 +174,8 @@ function proutParameters(cmd: ScsiCommand): Buffer {
   return cmd.dataOut.subarray(0, 24);
 }
 
-/** One service action: changes `lu.pr` from the parameters, SCOPE and TYPE, and returns its effects. */
-type ProutAction = (lu: LuContext, cmd: ScsiCommand, p: ProutParameters, scope: number, type: number) => PrEffects;
+/** One service action: changes `pr` from the parameters, SCOPE and TYPE, and returns its effects. */
+type ProutAction = (pr: PersistentReservations, cmd: ScsiCommand, p: ProutParameters, scope: number, type: number) => PrEffects;
 
 function persistentReserveOut(action: ProutAction, registerLike = false) {
   return async (lu: LuContext, cmd: ScsiCommand): Promise<ScsiResponse> => {
@@ -174,22 +188,22 @@ function persistentReserveOut(action: ProutAction, registerLike = false) {
     }
     const scope = cmd.cdb[2]! >> 4;
     const type = cmd.cdb[2]! & 0x0f;
-    await lu.changePersistentReservations(() => action(lu, cmd, p, scope, type));
+    await lu.changeReservations((st) => action(st.pr, cmd, p, scope, type));
     return { status: STATUS.GOOD };
   };
 }
 
 const register =
   (ignore: boolean): ProutAction =>
-  (lu, cmd, p) =>
-    lu.pr.register(cmd.nexus, p, ignore);
+  (pr, cmd, p) =>
+    pr.register(cmd.nexus, p, ignore);
 
 const PRIN_USAGE = [OP.PERSISTENT_RESERVE_IN, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0];
 const PROUT_USAGE = [OP.PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0];
 
 /** A PERSISTENT RESERVE IN service action: every one passes a persistent reservation (SPC-4 §5.13.1). */
 function prin(name: string, serviceAction: number, read: (lu: LuContext) => Buffer): CommandDescriptor {
-  return command(`PERSISTENT RESERVE IN: ${name}`, PRIN_USAGE, 0, persistentReserveIn(read), { serviceAction, pr: 'allowed' });
+  return command(`PERSISTENT RESERVE IN: ${name}`, PRIN_USAGE, F_ALUA_STANDBY, persistentReserveIn(read), { serviceAction, pr: 'allowed' });
 }
 
 /**
@@ -198,7 +212,7 @@ function prin(name: string, serviceAction: number, read: (lu: LuContext) => Buff
  * from the action).
  */
 function prout(name: string, serviceAction: number, action: ProutAction, registerLike = false): CommandDescriptor {
-  return command(`PERSISTENT RESERVE OUT: ${name}`, PROUT_USAGE, 0, persistentReserveOut(action, registerLike), {
+  return command(`PERSISTENT RESERVE OUT: ${name}`, PROUT_USAGE, F_ALUA_STANDBY, persistentReserveOut(action, registerLike), {
     serviceAction,
     dataOut: proutLength,
     pr: 'allowed',
@@ -217,10 +231,10 @@ export const RESERVATION_COMMANDS: readonly CommandDescriptor[] = [
   prin('REPORT CAPABILITIES', PRIN.REPORT_CAPABILITIES, reportCapabilities),
   prin('READ FULL STATUS', PRIN.READ_FULL_STATUS, readFullStatus),
   prout('REGISTER', PROUT.REGISTER, register(false), true),
-  prout('RESERVE', PROUT.RESERVE, (lu, cmd, p, scope, type) => lu.pr.reserve(cmd.nexus.id, p, scope, type)),
-  prout('RELEASE', PROUT.RELEASE, (lu, cmd, p, scope, type) => lu.pr.release(cmd.nexus.id, p, scope, type)),
-  prout('CLEAR', PROUT.CLEAR, (lu, cmd, p) => lu.pr.clear(cmd.nexus.id, p)),
-  prout('PREEMPT', PROUT.PREEMPT, (lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, false)),
-  prout('PREEMPT AND ABORT', PROUT.PREEMPT_AND_ABORT, (lu, cmd, p, scope, type) => lu.pr.preempt(cmd.nexus.id, p, scope, type, true)),
+  prout('RESERVE', PROUT.RESERVE, (pr, cmd, p, scope, type) => pr.reserve(cmd.nexus.id, p, scope, type)),
+  prout('RELEASE', PROUT.RELEASE, (pr, cmd, p, scope, type) => pr.release(cmd.nexus.id, p, scope, type)),
+  prout('CLEAR', PROUT.CLEAR, (pr, cmd, p) => pr.clear(cmd.nexus.id, p)),
+  prout('PREEMPT', PROUT.PREEMPT, (pr, cmd, p, scope, type) => pr.preempt(cmd.nexus.id, p, scope, type, false)),
+  prout('PREEMPT AND ABORT', PROUT.PREEMPT_AND_ABORT, (pr, cmd, p, scope, type) => pr.preempt(cmd.nexus.id, p, scope, type, true)),
   prout('REGISTER AND IGNORE EXISTING KEY', PROUT.REGISTER_AND_IGNORE_EXISTING_KEY, register(true), true),
 ];

@@ -4,7 +4,7 @@
 
 import { encodeLun } from './cdb/spc.js';
 import { truncate } from './cdb/fields.js';
-import { command, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT } from './command.js';
+import { command, F_ALUA_ANY, F_ALUA_STANDBY, F_MEDIUM, F_RESERVATION_EXEMPT, F_UA_EXEMPT } from './command.js';
 import { ASC, MI, OP, SENSE_KEY, STATUS } from './constants.js';
 import type { CommandDescriptor, LuContext, NexusState, ServiceActionTable, SupportedTmfs } from './handler.js';
 import { standardInquiry } from './inquiry.js';
@@ -50,6 +50,7 @@ function inquiry(lu: LuContext, cmd: ScsiCommand): ScsiResponse {
       qualifier: 0,
       deviceType: 0,
       removable: lu.removable,
+      tpgs: lu.alua?.tpgs ?? 0,
       thirdPartyCopy: lu.capabilities.thirdPartyCopy,
       vendor: id.vendor,
       product: id.product,
@@ -191,19 +192,19 @@ const modeSelectLength10 = (cdb: Buffer): number => cdb.readUInt16BE(7);
 export const SPC_COMMANDS: readonly CommandDescriptor[] = [
   // SPC-4 §5.13.1: TEST UNIT READY, REQUEST SENSE, INQUIRY and REPORT LUNS pass every persistent reservation.
   command('TEST UNIT READY', [OP.TEST_UNIT_READY, 0, 0, 0, 0, 0], F_MEDIUM, testUnitReady, { pr: 'allowed' }),
-  command('REQUEST SENSE', [OP.REQUEST_SENSE, 0x01, 0, 0, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, requestSense, { pr: 'allowed' }),
-  command('INQUIRY', [OP.INQUIRY, 0x01, 0xff, 0xff, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, inquiry, { pr: 'allowed' }),
-  command('MODE SELECT(6)', [OP.MODE_SELECT_6, 0x11, 0, 0, 0xff, 0], 0, (lu, cmd, n) => modeSelect(lu, cmd, n, false), {
+  command('REQUEST SENSE', [OP.REQUEST_SENSE, 0x01, 0, 0, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT | F_ALUA_ANY, requestSense, { pr: 'allowed' }),
+  command('INQUIRY', [OP.INQUIRY, 0x01, 0xff, 0xff, 0xff, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT | F_ALUA_ANY, inquiry, { pr: 'allowed' }),
+  command('MODE SELECT(6)', [OP.MODE_SELECT_6, 0x11, 0, 0, 0xff, 0], F_ALUA_STANDBY, (lu, cmd, n) => modeSelect(lu, cmd, n, false), {
     dataOut: modeSelectLength6,
   }),
-  command('MODE SENSE(6)', [OP.MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, false), { pr: 'info' }),
-  command('MODE SELECT(10)', [OP.MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0], 0, (lu, cmd, n) => modeSelect(lu, cmd, n, true), {
+  command('MODE SENSE(6)', [OP.MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, 0], F_ALUA_STANDBY, (lu, cmd) => modeSense(lu, cmd, false), { pr: 'info' }),
+  command('MODE SELECT(10)', [OP.MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0], F_ALUA_STANDBY, (lu, cmd, n) => modeSelect(lu, cmd, n, true), {
     dataOut: modeSelectLength10,
   }),
-  command('MODE SENSE(10)', [OP.MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0], 0, (lu, cmd) => modeSense(lu, cmd, true), {
+  command('MODE SENSE(10)', [OP.MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0], F_ALUA_STANDBY, (lu, cmd) => modeSense(lu, cmd, true), {
     pr: 'info',
   }),
-  command('REPORT LUNS', [OP.REPORT_LUNS, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT, reportLuns, {
+  command('REPORT LUNS', [OP.REPORT_LUNS, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0], F_UA_EXEMPT | F_RESERVATION_EXEMPT | F_ALUA_ANY, reportLuns, {
     pr: 'allowed',
   }),
   command(

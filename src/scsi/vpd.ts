@@ -102,6 +102,23 @@ export function deviceIdentification(lu: LuContext, nexus: ItNexus): Buffer {
       type: DESIGNATOR_TYPE.SCSI_NAME_STRING,
       value: scsiNameString(nexus.targetPortName),
     }),
+  );
+  if (lu.alua !== undefined) {
+    // SPC-4 §7.8.6.8: an LU with asymmetric access names the target port group of the port asked on.
+    const tpg = Buffer.alloc(4);
+    tpg.writeUInt16BE(lu.alua.group & 0xffff, 2);
+    parts.push(
+      designator({
+        protocol: PROTOCOL_ID_ISCSI,
+        codeSet: CODE_SET.BINARY,
+        piv: true,
+        association: ASSOCIATION.TARGET_PORT,
+        type: DESIGNATOR_TYPE.TARGET_PORT_GROUP,
+        value: tpg,
+      }),
+    );
+  }
+  parts.push(
     designator({
       protocol: PROTOCOL_ID_ISCSI,
       codeSet: CODE_SET.UTF8,

@@ -45,9 +45,11 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
         if (!Number.isInteger(req.lun) || req.lun < 0 || req.lun > MAX_LUN) throw new Error(`LUN ${req.lun} is outside 0..${MAX_LUN}`);
         const t = pick(req.target);
         if (t.device.get(req.lun) !== undefined) throw new Error(`LUN ${req.lun} already exists on ${t.name}`);
+        const joined = await t.joinLun?.(req.spec);
         const backend = await openBackend(req.spec);
         try {
-          t.addLun(req.lun, backend);
+          const lu = t.addLun(req.lun, backend, joined?.options);
+          await joined?.attach(lu);
         } catch (e) {
           await backend.close();
           throw e;

@@ -11,6 +11,8 @@ import type { BlockBackend } from '../backend/types.js';
 import { TsiscsiError } from '../errors.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import { iscsiNameProblem } from '../login/keys.js';
+import { ClusterGateway, validateClusterConfig, type ClusterConfig } from '../cluster/index.js';
+import { joinSharedLun } from './cluster-luns.js';
 import { TargetNode, type ChapAccount } from './target-node.js';
 import type { Portal } from './portal.js';
 import { TargetServer, type TargetServerOptions } from './server.js';
@@ -70,6 +72,8 @@ export interface ServerConfig {
   initialR2T?: boolean;
   /** Run connections on this many worker threads (targets are spread over them); 0 or absent: none. */
   workers?: number;
+  /** This server is one gateway of a cluster (docs/cluster.md): `--cluster`, `--gateway`, `"cluster": {...}`. */
+  cluster?: ClusterConfig;
 }
 
 /** Parses HOST:PORT (IPv6 as [addr]:port); the port defaults to 3260. */
@@ -193,6 +197,10 @@ export function validateConfig(raw: unknown): ServerConfig {
   checkInt(c.maxRecvDataSegmentLength, 'maxRecvDataSegmentLength', 512, 0xffffff);
   checkInt(c.maxOutstandingR2T, 'maxOutstandingR2T', 1, 65535);
   checkInt(c.workers, 'workers', 0, 64);
+  if (c.cluster !== undefined) {
+    c.cluster = validateClusterConfig(c.cluster, 'cluster');
+    if (typeof c.workers === 'number' && c.workers > 0) throw new ConfigError('workers', 'a cluster gateway runs without worker threads');
+  }
   return c as unknown as ServerConfig;
 }
 
@@ -228,6 +236,8 @@ export async function buildServer(
   if (cfg.immediateData !== undefined) policy.immediateData = cfg.immediateData;
   if (cfg.initialR2T !== undefined) policy.initialR2T = cfg.initialR2T;
   const discovery = accounts(cfg.discoveryChap, 'discoveryChap', false);
+  // A cluster gateway joins before it serves: its target port group number is its TPGT.
+  const gateway = cfg.cluster === undefined ? undefined : await ClusterGateway.start({ config: cfg.cluster, log, portals: cfg.portals ?? [DEFAULT_PORTAL] });
   const server = new TargetServer({
     portals,
     log,
@@ -238,6 +248,7 @@ export async function buildServer(
     ...(cfg.loginTimeoutMs !== undefined && { loginTimeout: cfg.loginTimeoutMs }),
     ...(cfg.maxConnections !== undefined && { maxConnections: cfg.maxConnections }),
     ...(discovery.length > 0 && { discoveryChap: { accounts: discovery } }),
+    ...(gateway !== undefined && { tpgt: gateway.tpgId, onStopped: () => gateway.close() }),
     ...extra,
   });
   const opened: BlockBackend[] = [];
@@ -271,12 +282,19 @@ export async function buildServer(
           throw new ConfigError(`targets[${i}].luns[${lun}]`, (e as Error).message);
         }
         opened.push(backend);
-        node.addLun(lun, backend);
+        if (gateway === undefined) {
+          node.addLun(lun, backend);
+          continue;
+        }
+        const joined = await joinSharedLun(gateway, spec, `targets[${i}].luns[${lun}]`);
+        await joined.attach(node.addLun(lun, backend, joined.options));
       }
+      if (gateway !== undefined) node.joinLun = (spec) => joinSharedLun(gateway, spec, 'lun add');
       server.addTarget(node);
     }
   } catch (e) {
     await Promise.all(opened.map((b) => b.close().catch(() => {})));
+    await gateway?.close();
     throw e;
   }
   return server;

@@ -46,6 +46,12 @@ export interface TargetServerOptions {
   /** How LUN inventory and capacity changes reach initiators, for every target (see {@link LunEventMode}). */
   lunEvents?: LunEventMode;
   clock?: Clock;
+  /**
+   * Runs once the server has stopped serving (connections ended, backends flushed and closed): a
+   * cluster gateway leaves the cluster here, so its LUNs move to another gateway only after its last
+   * write was answered.
+   */
+  onStopped?: () => Promise<void>;
 }
 
 /** The server's settings once defaults are applied. */
@@ -77,6 +83,7 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
   #closing = false;
   #closed: Promise<CloseSummary> | null = null;
   #lunEvents: LunEventMode | undefined;
+  readonly #onStopped: (() => Promise<void>) | undefined;
   /**
    * Bounded (a reader 1024 events behind loses the oldest, counted), and never says an event is pending
    * without delivering it: a slow or absent listener cannot grow memory or stall the server.
@@ -91,6 +98,7 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
     super(TARGET_EVENT_TYPES);
     this.log = opts.log ?? pino({ level: 'silent' });
     this.#lunEvents = opts.lunEvents;
+    this.#onStopped = opts.onStopped;
     this.#events = new EventChannel<TargetEvent>((e) => {
       // Listeners run after the current section of work: one that throws cannot tear the server's state.
       queueMicrotask(() => {
@@ -295,6 +303,14 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       },
       opts,
     );
+    if (this.#onStopped !== undefined) {
+      try {
+        await this.#onStopped();
+      } catch (e) {
+        summary.problems.push(`after stopping: ${(e as Error).message}`);
+        summary.clean = false;
+      }
+    }
     this.#events.emit({ type: 'stopped', clean: summary.clean });
     this.#events.close();
     return summary;

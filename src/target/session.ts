@@ -25,7 +25,11 @@ export interface TargetSessionInit {
   expCmdSN: number;
 }
 
-/** The I_T nexus of a session: SCSI port names from the iSCSI names, ISID and TPGT (RFC 7143 §4.4.2). */
+/**
+ * The I_T nexus of a session: SCSI port names from the iSCSI names, ISID and TPGT (RFC 7143 §4.4.2).
+ * A target portal group is one SCSI target port, so its tag is also the port's relative target port
+ * identifier (VPD 83h): 1 for a lone target, the gateway's own number in a cluster.
+ */
 export function makeNexus(initiatorName: string, isid: string, targetName: string, tpgt: number): ItNexus {
   const initiatorPortName = `${initiatorName},i,0x${isid}`;
   const targetPortName = `${targetName},t,0x${tpgt.toString(16).padStart(4, '0')}`;
@@ -37,7 +41,7 @@ export function makeNexus(initiatorName: string, isid: string, targetName: strin
     targetName,
     tpgt,
     targetPortName,
-    relativeTargetPortId: 1,
+    relativeTargetPortId: tpgt,
   };
 }
 

@@ -6,6 +6,7 @@ import type { BlockBackend } from '../backend/types.js';
 import { AsyncEvent } from '../pdu/constants.js';
 import { lunToField } from '../pdu/lun.js';
 import { ASC, SENSE_KEY } from '../scsi/constants.js';
+import type { LogicalUnit, LogicalUnitOptions } from '../scsi/logical-unit.js';
 import { ScsiTargetDevice } from '../scsi/target-device.js';
 import { buildFixedSense } from '../scsi/sense.js';
 import type { ChapSecret } from '../login/chap.js';
@@ -37,6 +38,9 @@ export type TargetNodeEvent =
   | { type: 'lun-resized'; target: string; lun: number; blocks: number }
   | { type: 'task-management'; target: string; notice: TaskManagementNotice }
   | { type: 'backend-error'; target: string; lun: number; error: Error };
+
+/** What a LUN may be added with beyond its backend (a cluster gives identity, ALUA and shared state). */
+export type LunOptions = Partial<Omit<LogicalUnitOptions, 'lun' | 'backend' | 'host'>>;
 
 /** A CHAP account: a user name and its secret. */
 export interface ChapAccount {
@@ -82,6 +86,11 @@ export class TargetNode {
   dropAll: (reason: string) => void = () => {};
   /** Set by the server: where this node's events go. */
   emit: (e: TargetNodeEvent) => void = () => {};
+  /**
+   * Set on a cluster gateway: joins the shared LUN of a LUN spec (admin `lun add`), giving the options
+   * to add it with and what connects it once added.
+   */
+  joinLun: ((spec: string) => Promise<{ options: LunOptions; attach(lu: LogicalUnit): Promise<void> }>) | undefined;
 
   constructor(opts: TargetNodeOptions) {
     this.name = opts.name;
@@ -91,6 +100,10 @@ export class TargetNode {
       defaults: {
         onInternalError: (e, cmd) => {
           const error = e instanceof Error ? e : new Error(String(e));
+          if (cmd === undefined) {
+            this.#log.error({ err: error }, 'a shared reservation change failed');
+            return;
+          }
           this.#log.error({ err: error, lun: cmd.lun, itt: cmd.taskTag }, 'command failed inside the target');
           this.emit({ type: 'backend-error', target: this.name, lun: cmd.lun, error });
         },
@@ -148,12 +161,16 @@ export class TargetNode {
     this.device.inventoryUnitAttention = mode !== 'async-event';
   }
 
-  /** Adds LUN `lun` over `backend` (which it then owns); initiators hear of it as `lunEvents` says. */
-  addLun(lun: number, backend: BlockBackend): void {
-    this.device.add(lun, backend);
+  /**
+   * Adds LUN `lun` over `backend` (which it then owns); initiators hear of it as `lunEvents` says.
+   * `opts` gives the logical unit more (a cluster's shared identity, asymmetric access and state).
+   */
+  addLun(lun: number, backend: BlockBackend, opts: LunOptions = {}): LogicalUnit {
+    const lu = this.device.add(lun, backend, opts);
     this.#log.info({ target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize, kind: backend.kind }, 'LUN added');
     this.#announce(lun, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
     this.emit({ type: 'lun-added', target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize });
+    return lu;
   }
 
   /**

@@ -8,3 +8,4 @@ export * from './provisioning.js';
 export * from './reservations.js';
 export * from './copy.js';
 export { readU64 } from './fields.js';
+export * from './alua.js';
