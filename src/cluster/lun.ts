@@ -78,6 +78,11 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   /** Revision of the last owner event seen (put or delete): older ones are stale. */
   #ownerEventRev = 0;
   #state: Cached = { value: EMPTY, revision: 0 };
+  /**
+   * Mod revision of the state key as last seen, verified or not: a change compares against it, so a
+   * value this gateway refused is replaced by the last verified state with the change applied.
+   */
+  #stateKeyRev = 0;
   /** State revision this gateway has applied to its LU. */
   #applied = 0;
   #applyChain: Promise<void> = Promise.resolve();
@@ -229,6 +234,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     for (let attempt = 0; attempt < 16; attempt++) {
       if (!this.#gw.valid()) throw busy('reservations cannot change: this gateway is not in the cluster now');
       const cur = this.#state;
+      const seen = this.#stateKeyRev;
       const pr = restorePr(cur.value);
       const scratch = { pr, spc2Holder: cur.value.spc2 };
       const fx = change(scratch);
@@ -239,12 +245,13 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
         spc2: scratch.spc2Holder,
         change: { by: this.#gw.name, ua: fx.ua, abort: fx.abort },
       };
-      if (sameState(next, cur.value) && fx.ua.length === 0 && fx.abort.length === 0) return;
+      if (sameState(next, cur.value) && fx.ua.length === 0 && fx.abort.length === 0 && seen === cur.revision) return;
+      if (seen !== cur.revision) this.#gw.log.warn({ lunId: this.lunId, revision: seen }, 'replacing a reservation state this gateway could not verify with its own');
       let r: { ok: boolean; revision: number };
       try {
         r = await etcd.txn(
           // The state as this gateway last saw it, and this gateway still a member under its lease (fencing).
-          [{ key: stateKey, modRevision: cur.revision }, { key: this.#gw.memberKey, lease: this.#gw.lease }],
+          [{ key: stateKey, modRevision: this.#stateKeyRev }, { key: this.#gw.memberKey, lease: this.#gw.lease }],
           [{ put: stateKey, value: encodeValue(next) }],
           'changing the shared reservations',
         );
@@ -256,7 +263,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
         return;
       }
       // Someone else changed it first: wait for the watch to bring that state, then try again on it.
-      await this.#until(() => this.#state.revision !== cur.revision, this.#gw.config.ackTimeoutMs);
+      await this.#until(() => this.#stateKeyRev !== seen, this.#gw.config.ackTimeoutMs);
     }
     throw busy('reservations keep changing under this command');
   }
@@ -369,7 +376,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
 
   #onState(ev: WatchEvent, initial: boolean): void {
     const rev = ev.kv.modRevision;
-    if (rev <= this.#state.revision) return;
+    if (rev <= this.#stateKeyRev) return;
+    this.#stateKeyRev = rev;
     let value: LuStateValue;
     if (ev.type === 'delete') {
       value = EMPTY;

@@ -1,0 +1,230 @@
+// Gateways of a cluster against a real etcd (TLS with client certificates, user and password): LUN
+// ownership and the ALUA states it gives, failover when the owner leaves, shared reservations enforced
+// on every gateway, their unit attentions across gateways, and values that cannot be verified.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { ClusterGateway } from '../../src/cluster/gateway.js';
+import type { ClusterConfig } from '../../src/cluster/config.js';
+import {
+  ALUA_STATE,
+  cdbPersistentReserveOut,
+  cdbReportTargetPortGroups,
+  cdbTestUnitReady,
+  cdbWrite10,
+  parseReportTargetPortGroups,
+} from '../../src/scsi/cdb/index.js';
+import { ASC, PR_TYPE, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
+import { LogicalUnit } from '../../src/scsi/logical-unit.js';
+import { parseSense } from '../../src/scsi/sense.js';
+import type { ItNexus, ScsiResponse } from '../../src/scsi/types.js';
+import { cmd, pattern } from '../scsi/helpers.js';
+import { haveEtcd, startEtcd, type PrivateEtcd } from './etcd.js';
+
+const IQN = 'iqn.2026-11.io.tsiscsi.test:cluster';
+const run = haveEtcd();
+
+/** An I_T nexus on the gateway with target port group `tpg`. */
+function nexusAt(tpg: number, n: number): ItNexus {
+  const initiatorName = `iqn.2026-11.io.tsiscsi.test:host${n}`;
+  const isid = `40000000000${n}`;
+  const initiatorPortName = `${initiatorName},i,0x${isid}`;
+  const targetPortName = `${IQN},t,0x${tpg.toString(16).padStart(4, '0')}`;
+  return { id: `${initiatorPortName}|${targetPortName}`, initiatorName, isid, initiatorPortName, targetName: IQN, tpgt: tpg, targetPortName, relativeTargetPortId: tpg };
+}
+
+/** Log lines, kept to look for one. */
+function logSink(): { log: pino.Logger; lines: () => string[] } {
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, out), lines: () => lines };
+}
+
+interface Gw {
+  gw: ClusterGateway;
+  lu: LogicalUnit;
+  lines: () => string[];
+  exec(n: number, cdb: Buffer, dataOut?: Buffer): Promise<ScsiResponse>;
+}
+
+async function gateway(etcd: PrivateEtcd, name: string, lunId: string, extra: Partial<ClusterConfig> = {}): Promise<Gw> {
+  const { log, lines } = logSink();
+  const gw = await ClusterGateway.start({ config: etcd.config(name, extra), log, portals: ['127.0.0.1:3260'] });
+  const shared = await gw.lun(lunId);
+  const lu = new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 256 }), targetName: IQN, alua: shared, shared });
+  await shared.attach({
+    establishUnitAttention: (c) => lu.establishUnitAttention(c),
+    applySharedState: (pr, aptpl, spc2, fx) => lu.applySharedState(pr, aptpl, spc2, fx),
+    applyRemoteReset: (c) => lu.applyRemoteReset(c),
+  });
+  return {
+    gw,
+    lu,
+    lines,
+    exec: (n, cdb, dataOut) => lu.execute(cmd(cdb, { nexus: nexusAt(gw.tpgId, n), ...(dataOut !== undefined && { dataOut }) })),
+  };
+}
+
+/** Polls `cond` (events come through etcd's watch) for up to `ms`. */
+async function eventually(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Consumes pending unit attentions of nexus `n` with TEST UNIT READY; returns their codes. */
+async function drainUa(g: Gw, n: number): Promise<number[]> {
+  const codes: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await g.exec(n, cdbTestUnitReady());
+    if (r.status !== STATUS.CHECK_CONDITION) break;
+    const s = parseSense(r.sense!);
+    if (s.senseKey !== SENSE_KEY.UNIT_ATTENTION) break;
+    codes.push((s.asc << 8) | s.ascq);
+  }
+  return codes;
+}
+
+describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () => {
+  let etcd: PrivateEtcd;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  }, 60_000);
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test('exactly one gateway owns a LUN (Active/Optimized); the other is Active/Non-Optimized; both report both groups', async () => {
+    const a = await gateway(etcd, 'gw-a', 'lun-owner');
+    const b = await gateway(etcd, 'gw-b', 'lun-owner');
+    try {
+      await eventually(() => a.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED || b.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED);
+      await eventually(() => b.gw.members().size === 2 && a.gw.members().size === 2);
+      const states = [a.lu.alua!.state(), b.lu.alua!.state()].sort();
+      expect(states).toEqual([ALUA_STATE.ACTIVE_OPTIMIZED, ALUA_STATE.ACTIVE_NON_OPTIMIZED]);
+      expect(a.gw.tpgId).not.toBe(b.gw.tpgId);
+      for (const g of [a, b]) {
+        const rep = parseReportTargetPortGroups((await g.exec(1, cdbReportTargetPortGroups())).data!);
+        expect(rep.groups.map((x) => x.tpg).sort()).toEqual([a.gw.tpgId, b.gw.tpgId].sort());
+        expect(rep.groups.filter((x) => x.state === ALUA_STATE.ACTIVE_OPTIMIZED)).toHaveLength(1);
+        expect(rep.groups.every((x) => x.ports.length === 1 && x.ports[0] === x.tpg)).toBe(true);
+      }
+      // Both gateways serve I/O (implicit ALUA: Active/Non-Optimized processes every command).
+      expect((await a.exec(1, cdbWrite10(0, 1), pattern(1, 1))).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbWrite10(0, 1), pattern(1, 1))).status).toBe(STATUS.GOOD);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('when the owner leaves, the other gateway takes the LUN and its nexuses see ASYMMETRIC ACCESS STATE CHANGED', async () => {
+    const a = await gateway(etcd, 'gw-c', 'lun-failover');
+    await eventually(() => a.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED);
+    const b = await gateway(etcd, 'gw-d', 'lun-failover');
+    try {
+      await eventually(() => b.gw.members().size >= 2);
+      expect(b.lu.alua!.state()).toBe(ALUA_STATE.ACTIVE_NON_OPTIMIZED);
+      await b.exec(1, cdbTestUnitReady());
+      await drainUa(b, 1);
+      await a.gw.close();
+      await eventually(() => b.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED);
+      expect(await drainUa(b, 1)).toContain(ASC.ASYMMETRIC_ACCESS_STATE_CHANGED);
+      const rep = parseReportTargetPortGroups((await b.exec(1, cdbReportTargetPortGroups())).data!);
+      expect(rep.groups.map((g) => [g.tpg, g.state])).toEqual([[b.gw.tpgId, ALUA_STATE.ACTIVE_OPTIMIZED]]);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('a reservation taken at gateway A is enforced at gateway B when A answers', async () => {
+    const a = await gateway(etcd, 'gw-e', 'lun-pr');
+    const b = await gateway(etcd, 'gw-f', 'lun-pr');
+    try {
+      await eventually(() => a.gw.members().size >= 2 && b.gw.members().size >= 2);
+      const reg = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0xa1n });
+      expect((await a.exec(1, reg.cdb, reg.data)).status).toBe(STATUS.GOOD);
+      const res = cdbPersistentReserveOut(PROUT.RESERVE, { key: 0xa1n }, { type: PR_TYPE.WRITE_EXCLUSIVE });
+      expect((await a.exec(1, res.cdb, res.data)).status).toBe(STATUS.GOOD);
+      // No waiting: the answer came after B acknowledged the change.
+      expect((await b.exec(2, cdbWrite10(0, 1), pattern(1, 2))).status).toBe(STATUS.RESERVATION_CONFLICT);
+      expect(b.lu.pr.reservation?.holder).toBe(nexusAt(a.gw.tpgId, 1).id);
+      expect((await a.exec(1, cdbWrite10(0, 1), pattern(1, 3))).status).toBe(STATUS.GOOD);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('a PREEMPT at gateway B reaches the preempted nexus on gateway A as REGISTRATIONS PREEMPTED', async () => {
+    const a = await gateway(etcd, 'gw-g', 'lun-preempt');
+    const b = await gateway(etcd, 'gw-h', 'lun-preempt');
+    try {
+      await eventually(() => a.gw.members().size >= 2 && b.gw.members().size >= 2);
+      await a.exec(1, cdbTestUnitReady());
+      await drainUa(a, 1);
+      const regA = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0xaan });
+      expect((await a.exec(1, regA.cdb, regA.data)).status).toBe(STATUS.GOOD);
+      const resA = cdbPersistentReserveOut(PROUT.RESERVE, { key: 0xaan }, { type: PR_TYPE.EXCLUSIVE_ACCESS });
+      expect((await a.exec(1, resA.cdb, resA.data)).status).toBe(STATUS.GOOD);
+      const regB = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0xbbn });
+      expect((await b.exec(2, regB.cdb, regB.data)).status).toBe(STATUS.GOOD);
+      const pre = cdbPersistentReserveOut(PROUT.PREEMPT, { key: 0xbbn, saKey: 0xaan }, { type: PR_TYPE.EXCLUSIVE_ACCESS });
+      expect((await b.exec(2, pre.cdb, pre.data)).status).toBe(STATUS.GOOD);
+      const r = await a.exec(1, cdbTestUnitReady());
+      expect(r.status).toBe(STATUS.CHECK_CONDITION);
+      const s = parseSense(r.sense!);
+      expect([s.senseKey, (s.asc << 8) | s.ascq]).toEqual([SENSE_KEY.UNIT_ATTENTION, ASC.REGISTRATIONS_PREEMPTED]);
+      expect((await a.exec(1, cdbWrite10(0, 1), pattern(1, 4))).status).toBe(STATUS.RESERVATION_CONFLICT);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('a malformed or foreign value under the prefix is refused with one log line and the gateway keeps serving', async () => {
+    const a = await gateway(etcd, 'gw-i', 'lun-bad');
+    try {
+      await eventually(() => a.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED);
+      etcd.ctl(['put', '/tsiscsi/luns/lun-bad/state', '{"v":1,"pr":"nonsense"}']);
+      etcd.ctl(['put', '/tsiscsi/gateways/intruder', 'not json']);
+      etcd.ctl(['put', '/tsiscsi/whatever/else', '{"v":1}']);
+      await eventually(() => a.lines().filter((l) => l.includes('refused a value in etcd')).length >= 3);
+      const refused = a.lines().filter((l) => l.includes('refused a value in etcd'));
+      expect(refused.some((l) => l.includes('/tsiscsi/luns/lun-bad/state') && l.includes('pr is not a version 1 snapshot'))).toBe(true);
+      expect(refused.some((l) => l.includes('/tsiscsi/gateways/intruder') && l.includes('not JSON'))).toBe(true);
+      expect(refused.some((l) => l.includes('/tsiscsi/whatever/else'))).toBe(true);
+      expect(a.gw.members().has('intruder')).toBe(false);
+      expect((await a.exec(1, cdbWrite10(0, 1), pattern(1, 5))).status).toBe(STATUS.GOOD);
+      const reg = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 5n });
+      // The state it could not verify is not the state it changes: the compare-and-swap goes on from its
+      // own verified copy and replaces the refused value.
+      expect((await a.exec(1, reg.cdb, reg.data)).status).toBe(STATUS.GOOD);
+      expect(etcd.ctl(['get', '--print-value-only', '/tsiscsi/luns/lun-bad/state'])).toContain('"registrations":[{');
+    } finally {
+      await a.gw.close();
+    }
+  }, 60_000);
+
+  test('no value in etcd carries a secret', async () => {
+    const a = await gateway(etcd, 'gw-j', 'lun-secret');
+    try {
+      const dump = etcd.ctl(['get', '--prefix', '/tsiscsi/']);
+      expect(dump).toContain('/tsiscsi/gateways/gw-j');
+      expect(dump).not.toContain('gateway-password-for-tests');
+      expect(dump.toLowerCase()).not.toContain('secret');
+      expect(dump.toLowerCase()).not.toContain('chap');
+    } finally {
+      await a.gw.close();
+    }
+  }, 60_000);
+});
