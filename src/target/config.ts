@@ -146,7 +146,7 @@ function checkInt(v: unknown, setting: string, min: number, max: number): number
 const SERVER_KEYS = new Set([
   'portals', 'targets', 'discoveryChap', 'adminSocket', 'logLevel', 'queueDepth', 'nopIntervalMs', 'nopTimeoutMs',
   'loginTimeoutMs', 'maxConnections', 'maxBurstLength', 'maxRecvDataSegmentLength', 'firstBurstLength',
-  'maxOutstandingR2T', 'immediateData', 'initialR2T', 'workers',
+  'maxOutstandingR2T', 'immediateData', 'initialR2T', 'workers', 'cluster',
 ]);
 const TARGET_KEYS = new Set(['iqn', 'alias', 'luns', 'allow', 'chap', 'mutualChap', 'allowShortSecrets']);
 
