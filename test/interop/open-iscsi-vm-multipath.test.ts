@@ -91,6 +91,8 @@ describe.skipIf(!canRun)('Linux dm-multipath (open-iscsi + multipath-tools in a 
     console.log(
       `open-iscsi VM multipath run: ${seconds.toFixed(0)} s; I/O stall at failover: ${stall ?? '?'} s from the lost connection to the next completed write (longest 1 MiB O_DIRECT write ${longest ?? '?'} s)`,
     );
+    // multipath -ll before the failover, after it and at the end, as the guest printed them
+    console.log(out.split('\n').filter((l) => /^OPEN-ISCSI-VM INFO: (multipath |  |path |failover)/.test(l)).join('\n'));
 
     expect(resultLine(out), r.stderr).toBe(
       'OPEN-ISCSI-VM RESULT: discovery=ok login=ok device=ok write=ok verify=ok inquiry=ok readcap=ok logout=ok multipath=ok paths=2 failover=ok',
