@@ -118,6 +118,8 @@ describe.skipIf(!canRun)('Linux dm-multipath (open-iscsi + multipath-tools in a 
     // gw-b took the LUN over once gw-a's lease ended, and the guest saw it (ASYMMETRIC ACCESS STATE
     // CHANGED made scsi_dh_alua read the states again): its path is Active/Optimized by the end.
     expect(owner()).toBe('gw-b');
-    expect(out).toMatch(/path 10\.0\.2\.101:3260 is \/dev\/sd[a-z]+: prio 50, group active, dm state A \(at the end\)/);
+    // (The group's own status, active or enabled, depends on whether multipathd reloaded the map
+    // after regrouping and whether I/O has gone through it since: not part of the contract.)
+    expect(out).toMatch(/path 10\.0\.2\.101:3260 is \/dev\/sd[a-z]+: prio 50, group \w+, dm state A \(at the end\)/);
   }, 900_000);
 });
