@@ -59,6 +59,9 @@ function kv(raw: RawKv): KeyValue {
   };
 }
 
+/** How long the first request (connection, TLS, authentication) may take. */
+const CONNECT_TIMEOUT_MS = 15_000;
+
 /** Rejects with a ClusterError naming `what` when `p` takes longer than `ms`. */
 export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -121,7 +124,8 @@ export class EtcdClient {
     const client = new mod.Etcd3(options);
     const c = new EtcdClient(mod, client, log, timeoutMs);
     try {
-      await bounded(client.get(`${cfg.prefix}`).exec(), timeoutMs * 2, `connecting to etcd at ${cfg.endpoints.join(',')}`);
+      // The first call carries the TLS handshake and the password exchange: a start-up may take longer.
+      await bounded(client.get(`${cfg.prefix}`).exec(), Math.max(CONNECT_TIMEOUT_MS, timeoutMs), `connecting to etcd at ${cfg.endpoints.join(',')}`);
     } catch (e) {
       client.close();
       throw e;

@@ -37,8 +37,8 @@ export interface GatewayLink {
 
 /** What a LUN needs of its logical unit (set once the LU exists). */
 export interface ClusterLuHooks {
-  /** ASYMMETRIC ACCESS STATE CHANGED and the like, for every I_T nexus of the LU here. */
-  establishUnitAttention(code: number): void;
+  /** ASYMMETRIC ACCESS STATE CHANGED and the like, for every I_T nexus of the LU here but `exceptNexusId`. */
+  establishUnitAttention(code: number, exceptNexusId?: string): void;
   /** The shared reservations as etcd has them, and the effects for this gateway's nexuses. */
   applySharedState(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void>;
   /** A reset of the LU on another gateway. */
@@ -91,6 +91,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   #resetRev = 0;
   #racing = false;
   #moving = false;
+  /** The I_T nexus whose SET TARGET PORT GROUPS is moving the owner: it is not told of its own change. */
+  #mover: string | undefined;
   #closed = false;
   /** Report of the last states, to raise ASYMMETRIC ACCESS STATE CHANGED only on a change. */
   #lastReport = '';
@@ -179,7 +181,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
    * gateway the owner, in one transaction that rewrites the owner key bound to that gateway's lease
    * (no moment without an owner). BUSY while another move runs or when the owner changed meanwhile.
    */
-  async setTargetPortGroups(requests: readonly TargetPortGroupRequest[], _nexus: ItNexus): Promise<void> {
+  async setTargetPortGroups(requests: readonly TargetPortGroupRequest[], nexus: ItNexus): Promise<void> {
     const byTpg = new Map<number, { name: string; lease: string }>();
     for (const m of this.#gw.members().values()) byTpg.set(m.tpgId, { name: m.name, lease: m.lease });
     let target: { name: string; lease: string; tpg: number } | undefined;
@@ -204,6 +206,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     if (this.#moving) throw busy('SET TARGET PORT GROUPS: the owner is moving');
     if (!this.#gw.valid()) throw busy('SET TARGET PORT GROUPS: this gateway is not in the cluster now');
     this.#moving = true;
+    // SPC-4 §5.15.2.3: an explicit transition is reported to every I_T nexus but the one that asked.
+    this.#mover = nexus.id;
     this.#changed();
     try {
       const ownerKey = `${this.#key}owner`;
@@ -222,6 +226,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     } finally {
       this.#moving = false;
       this.#changed();
+      this.#mover = undefined;
     }
   }
 
@@ -268,10 +273,23 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     throw busy('reservations keep changing under this command');
   }
 
-  announceReset(code: number): void {
-    void this.#gw.etcd.put(`${this.#key}reset`, encodeValue({ v: 1, by: this.#gw.name, code })).catch((e: unknown) => {
+  async announceReset(code: number): Promise<void> {
+    let revision: number;
+    try {
+      const r = await this.#gw.etcd.txn(
+        [{ key: this.#gw.memberKey, lease: this.#gw.lease }],
+        [{ put: `${this.#key}reset`, value: encodeValue({ v: 1, by: this.#gw.name, code }) }],
+        'announcing a LUN reset',
+      );
+      if (!r.ok) throw new Error('this gateway is not a member now');
+      revision = r.revision;
+    } catch (e) {
       this.#gw.log.error({ lunId: this.lunId, err: (e as Error).message }, 'could not tell the other gateways of a LUN reset');
-    });
+      return;
+    }
+    // The reset is in force once every gateway acknowledged its revision; one that does not answer in
+    // time is logged, and the reset answered all the same (a reset does not fail).
+    await this.#waitAcks(revision).catch(() => {});
   }
 
   /** Waits until this gateway and every live member applied state revision `rev`, bounded; BUSY past it. */
@@ -388,19 +406,28 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     }
     this.#state = { value, revision: rev };
     const fx = initial || value.change === null ? null : this.#localEffects(value);
-    this.#applyChain = this.#applyChain.then(async () => {
+    this.#apply(rev, async () => {
       try {
         await this.#hooks?.applySharedState(value.pr, value.aptpl, value.spc2, fx);
       } catch (e) {
         this.#gw.log.error({ lunId: this.lunId, revision: rev, err: (e as Error).message }, 'could not apply the shared reservations');
-        return;
       }
+    });
+  }
+
+  /**
+   * Applies one watched change in order, then records and acknowledges its revision: `acks/<gateway>`
+   * says "every change of this LUN up to this revision is in force here".
+   */
+  #apply(rev: number, work: () => Promise<void> | void): void {
+    this.#applyChain = this.#applyChain.then(async () => {
+      await work();
       this.#applied = Math.max(this.#applied, rev);
       this.#wake();
       this.#checkConds();
-      if (this.#gw.lease !== '0') {
+      if (this.#gw.lease !== '0' && !this.#closed) {
         await this.#gw.etcd.put(`${this.#key}acks/${this.#gw.name}`, encodeValue({ v: 1, rev }), this.#gw.lease).catch((e: unknown) => {
-          this.#gw.log.warn({ lunId: this.lunId, revision: rev, err: (e as Error).message }, 'could not acknowledge a reservation change');
+          this.#gw.log.warn({ lunId: this.lunId, revision: rev, err: (e as Error).message }, 'could not acknowledge a change');
         });
       }
     });
@@ -425,11 +452,14 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   }
 
   #onReset(ev: WatchEvent, initial: boolean): void {
-    if (ev.type !== 'put' || ev.kv.modRevision <= this.#resetRev) return;
-    this.#resetRev = ev.kv.modRevision;
+    const rev = ev.kv.modRevision;
+    if (ev.type !== 'put' || rev <= this.#resetRev) return;
+    this.#resetRev = rev;
     const v = this.#gw.decode(ev.kv, resetValue);
-    if (v === undefined || initial || v.by === this.#gw.name) return;
-    this.#hooks?.applyRemoteReset(v.code);
+    if (v === undefined || initial) return;
+    this.#apply(rev, () => {
+      if (v.by !== this.#gw.name) this.#hooks?.applyRemoteReset(v.code);
+    });
   }
 
   /** Members joined or left: the report changed, and a gateway that left may be waited for no more. */
@@ -454,7 +484,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     const report = this.#report();
     if (report === this.#lastReport) return;
     this.#lastReport = report;
-    this.#hooks?.establishUnitAttention(ASC.ASYMMETRIC_ACCESS_STATE_CHANGED);
+    this.#hooks?.establishUnitAttention(ASC.ASYMMETRIC_ACCESS_STATE_CHANGED, this.#mover);
   }
 
   #report(): string {

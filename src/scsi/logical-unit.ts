@@ -514,6 +514,14 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
 
   /**
+   * Resolves once the effects of the last reset here reached every other device server sharing the LU
+   * (immediately without one): the transport answers the task management function after it.
+   */
+  settled(): Promise<void> {
+    return this.#res.settled();
+  }
+
+  /**
    * A reset of this LU announced by another device server sharing it (SAM-5 resets reach every I_T
    * nexus of the logical unit): the same unit attention, SPC-2 reservation, PREVENT and mode parameter
    * effects for this device server's own nexuses.

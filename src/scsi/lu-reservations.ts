@@ -35,6 +35,8 @@ export class LuReservations {
   readonly #init: LuReservationsInit;
   /** Changes run one at a time: each may await its APTPL save or its shared commit. */
   #chain: Promise<void> = Promise.resolve();
+  /** The last reset announced to the other device servers, until they applied it. */
+  #announced: Promise<void> = Promise.resolve();
 
   constructor(init: LuReservationsInit) {
     this.#init = init;
@@ -137,7 +139,12 @@ export class LuReservations {
       return;
     }
     this.releaseSpc2();
-    this.#init.shared?.announceReset(code);
+    if (this.#init.shared !== undefined) this.#announced = this.#init.shared.announceReset(code).catch((e: unknown) => this.#init.onError(e));
+  }
+
+  /** Resolves once the last reset announced here is in force on every device server sharing the LU. */
+  settled(): Promise<void> {
+    return this.#announced;
   }
 
   /** A power loss without APTPL: registrations and the reservation do not survive (SPC-4 §5.13.5). */

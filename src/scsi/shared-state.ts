@@ -32,9 +32,11 @@ export interface SharedLuState {
   commit(change: ReservationChange): Promise<void>;
   /**
    * A reset of the logical unit happened here (`code`: its unit attention, SAM-5 resets): every other
-   * device server applies it to its own I_T nexuses (`LogicalUnit.applyRemoteReset`).
+   * device server applies it to its own I_T nexuses (`LogicalUnit.applyRemoteReset`). Resolves once
+   * they have (bounded: a device server that does not answer is not waited for past the bound), so the
+   * task management function is answered after the reset is in force everywhere.
    */
-  announceReset(code: number): void;
+  announceReset(code: number): Promise<void>;
 }
 
 /** Effects of a shared change that reach this device server's own I_T nexuses. */

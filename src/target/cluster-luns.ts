@@ -27,7 +27,7 @@ export async function joinSharedLun(gw: ClusterGateway, spec: string, setting: s
     options: { naa, serial, alua: shared, shared },
     attach: (lu) =>
       shared.attach({
-        establishUnitAttention: (code) => lu.establishUnitAttention(code),
+        establishUnitAttention: (code, except) => lu.establishUnitAttention(code, except),
         applySharedState: (pr, aptpl, spc2, effects) => lu.applySharedState(pr, aptpl, spc2, effects),
         applyRemoteReset: (code) => lu.applyRemoteReset(code),
       }),

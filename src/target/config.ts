@@ -252,6 +252,17 @@ export async function buildServer(
     ...extra,
   });
   const opened: BlockBackend[] = [];
+  /** Shared LUNs by target and LUN: a LUN removed lets its ownership go. */
+  const sharedLuns = new Map<string, string>();
+  if (gateway !== undefined) {
+    server.on('lun-removed', (e) => {
+      if (e.type !== 'lun-removed') return;
+      const key = `${e.target}\0${e.lun}`;
+      const lunId = sharedLuns.get(key);
+      sharedLuns.delete(key);
+      if (lunId !== undefined) void gateway.dropLun(lunId);
+    });
+  }
   try {
     for (const [i, t] of cfg.targets.entries()) {
       const allowShort = t.allowShortSecrets === true;
@@ -288,8 +299,14 @@ export async function buildServer(
         }
         const joined = await joinSharedLun(gateway, spec, `targets[${i}].luns[${lun}]`);
         await joined.attach(node.addLun(lun, backend, joined.options));
+        sharedLuns.set(`${t.iqn}\0${lun}`, joined.lunId);
       }
-      if (gateway !== undefined) node.joinLun = (spec) => joinSharedLun(gateway, spec, 'lun add');
+      if (gateway !== undefined) {
+        node.joinLun = async (spec) => {
+          const joined = await joinSharedLun(gateway, spec, 'lun add');
+          return { options: joined.options, attach: (lu) => (sharedLuns.set(`${t.iqn}\0${lu.lun}`, joined.lunId), joined.attach(lu)) };
+        };
+      }
       server.addTarget(node);
     }
   } catch (e) {

@@ -121,6 +121,7 @@ export class TargetNode {
       notify: (type, lun, by, aborted) => {
         if (by.nexus === undefined) return;
         const luns = lun === undefined ? this.device.luns() : [lun];
+        const settled: Promise<void>[] = [];
         for (const l of luns) {
           const mine = aborted.filter((a) => a.task.lun === l);
           this.device.get(l)?.taskManagement({
@@ -129,7 +130,10 @@ export class TargetNode {
             aborted: mine.map((a) => a.task.itt),
             abortedNexuses: mine.flatMap((a) => (a.session.nexus === undefined ? [] : [a.session.nexus.id])),
           });
+          const lu = this.device.get(l);
+          if (lu !== undefined) settled.push(lu.settled());
         }
+        return Promise.all(settled).then(() => {});
       },
       pendingUnitAttentions: (lun, session) =>
         session.nexus === undefined ? [] : (this.device.get(lun)?.pendingUnitAttentions(session.nexus.id) ?? []),

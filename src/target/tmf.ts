@@ -65,7 +65,7 @@ export interface TmfScope {
    * (unit attentions, reservations, resets).
    * `lun` undefined means every LUN (target resets, I_T nexus reset).
    */
-  notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly AbortedTask[]): void;
+  notify(type: TmfType, lun: number | undefined, by: TargetSession, aborted: readonly AbortedTask[]): void | Promise<void>;
   /** Unit attentions pending for the session on a LUN, each `asc << 8 | ascq`, oldest first. */
   pendingUnitAttentions(lun: number, session: TargetSession): readonly number[];
   /** Drops every connection of the target (TARGET COLD RESET, RFC 7143 §11.5.1). */
@@ -209,8 +209,10 @@ export class TaskManager implements TmfHandler {
         tasks.push({ session: c.session, task: t });
       }
     }
-    this.#scope.notify(type, lun, by, tasks);
+    const told = this.#scope.notify(type, lun, by, tasks);
     this.#scope.onTaskManagement?.({ type, lun, aborted });
     await Promise.all(tasks.map((a) => a.task.finished));
+    // A reset of a LU that other gateways share is answered once it is in force there too.
+    await told;
   }
 }

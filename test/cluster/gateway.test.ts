@@ -11,7 +11,9 @@ import {
   ALUA_STATE,
   cdbPersistentReserveOut,
   cdbReportTargetPortGroups,
+  cdbSetTargetPortGroups,
   cdbTestUnitReady,
+  encodeSetTargetPortGroups,
   cdbWrite10,
   parseReportTargetPortGroups,
 } from '../../src/scsi/cdb/index.js';
@@ -59,7 +61,7 @@ async function gateway(etcd: PrivateEtcd, name: string, lunId: string, extra: Pa
   const shared = await gw.lun(lunId);
   const lu = new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 256 }), targetName: IQN, alua: shared, shared });
   await shared.attach({
-    establishUnitAttention: (c) => lu.establishUnitAttention(c),
+    establishUnitAttention: (c, except) => lu.establishUnitAttention(c, except),
     applySharedState: (pr, aptpl, spc2, fx) => lu.applySharedState(pr, aptpl, spc2, fx),
     applyRemoteReset: (c) => lu.applyRemoteReset(c),
   });
@@ -212,6 +214,32 @@ describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () =
       expect(etcd.ctl(['get', '--print-value-only', '/tsiscsi/luns/lun-bad/state'])).toContain('"registrations":[{');
     } finally {
       await a.gw.close();
+    }
+  }, 60_000);
+
+  test('explicit ALUA: the non-owner is Standby, and SET TARGET PORT GROUPS sent to it moves the LUN to it', async () => {
+    const a = await gateway(etcd, 'gw-k', 'lun-explicit', { alua: 'explicit' });
+    await eventually(() => a.lu.alua!.state() === ALUA_STATE.ACTIVE_OPTIMIZED);
+    const b = await gateway(etcd, 'gw-l', 'lun-explicit', { alua: 'explicit' });
+    try {
+      await eventually(() => b.gw.members().size >= 2 && a.gw.members().size >= 2);
+      expect(b.lu.alua!.state()).toBe(ALUA_STATE.STANDBY);
+      await b.exec(1, cdbTestUnitReady());
+      await drainUa(b, 1);
+      const r = await b.exec(1, cdbWrite10(0, 1), pattern(1, 6));
+      expect(parseSense(r.sense!).asc << 8 | parseSense(r.sense!).ascq).toBe(ASC.LU_NOT_ACCESSIBLE_TARGET_PORT_IN_STANDBY_STATE);
+      const data = encodeSetTargetPortGroups([{ tpg: b.gw.tpgId, state: ALUA_STATE.ACTIVE_OPTIMIZED }]);
+      expect((await b.exec(1, cdbSetTargetPortGroups(data.length), data)).status).toBe(STATUS.GOOD);
+      // Answered once this gateway's own watch saw the new owner.
+      expect(b.lu.alua!.state()).toBe(ALUA_STATE.ACTIVE_OPTIMIZED);
+      await eventually(() => a.lu.alua!.state() === ALUA_STATE.STANDBY);
+      expect((await b.exec(1, cdbWrite10(0, 1), pattern(1, 6))).status).toBe(STATUS.GOOD);
+      const rep = parseReportTargetPortGroups((await a.exec(1, cdbReportTargetPortGroups())).data!);
+      expect(rep.groups.find((g) => g.tpg === b.gw.tpgId)).toMatchObject({ state: ALUA_STATE.ACTIVE_OPTIMIZED });
+      expect(rep.groups.find((g) => g.tpg === a.gw.tpgId)).toMatchObject({ state: ALUA_STATE.STANDBY });
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
     }
   }, 60_000);
 
