@@ -58,7 +58,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
         type: 'string',
         array: true,
         describe:
-          'LUN spec, repeatable (the n-th is LUN n-1): PATH[,size=1G][,ro][,bs=512|4096][,pbs=4K][,removable][,io=auto|sync|async][,delay=MS] or mem:SIZE[,...]',
+          'LUN spec, repeatable (the n-th is LUN n-1): PATH[,size=1G][,ro][,bs=512|4096][,pbs=4K][,removable][,io=auto|sync|async][,delay=MS] or mem:SIZE[,...]; on an NBD server: nbd://HOST[:PORT]/EXPORT[,conns=N][,timeout=MS][,ro] or nbd+unix:///EXPORT?socket=PATH[,...]; on Ceph: rbd:POOL/IMAGE[,conf=PATH][,id=USER][,conns=N] (through qemu-nbd)',
       })
       .option('chap', { type: 'string', describe: 'require CHAP: USER:SECRET (SECRET as @FILE or env:NAME keeps it out of ps)' })
       .option('mutual-chap', { type: 'string', describe: "the target's own USER:SECRET for mutual CHAP" })
@@ -91,6 +91,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       })
       .example('$0 target', 'serve ./tsiscsi-data/lun0.img on 127.0.0.1:3260')
       .example('$0 target --lun disk.img,size=10G --lun mem:256M', 'two LUNs')
+      .example('$0 target --lun nbd://10.0.0.5/vol0,conns=4 --lun rbd:rbd/vol1,conf=/etc/ceph/ceph.conf', 'LUNs on an NBD server and on Ceph')
       .example('$0 target --portal 0.0.0.0:3260 --chap alice:@secret.txt --allow iqn.1993-08.org.debian:01:abc', 'exposed safely')
       .example('$0 target --config target.json', 'from a config file')
       .example('$0 target --lun /shared/disk.img --cluster etcd://10.0.0.5:2379 --gateway gw1', 'one gateway of a cluster') as never,

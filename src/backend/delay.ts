@@ -6,7 +6,7 @@
 import { AbortError } from '../errors.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ForwardingBackend } from './forwarding.js';
-import type { BlockBackend, WriteOptions } from './types.js';
+import type { BlockBackend, WriteOptions, WriteZeroesOptions } from './types.js';
 
 /**
  * Real timers that keep the process alive while they wait: a delayed I/O is work in flight that
@@ -51,6 +51,10 @@ export class DelayBackend extends ForwardingBackend {
 
   override unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void> {
     return this.#delayed(signal, () => this.inner.unmap!(lba, count, signal));
+  }
+
+  override writeZeroes?(lba: number, count: number, opts?: WriteZeroesOptions, signal?: AbortSignal): Promise<void> {
+    return this.#delayed(signal, () => this.inner.writeZeroes!(lba, count, opts, signal));
   }
 
   #delayed<T>(signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {

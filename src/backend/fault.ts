@@ -8,7 +8,7 @@
 // covers the whole LUN. Example: `mem:16M,fault=eio@100+enospc@4096-`.
 
 import { ForwardingBackend } from './forwarding.js';
-import type { BlockBackend, WriteOptions } from './types.js';
+import type { BlockBackend, WriteOptions, WriteZeroesOptions } from './types.js';
 
 /** What a fault rule makes fail. */
 export type FaultKind = 'eio' | 'eio-read' | 'eio-write' | 'eio-flush' | 'enospc';
@@ -85,17 +85,7 @@ export class FaultBackend extends ForwardingBackend {
   }
 
   override async write(lba: number, data: Buffer, opts?: WriteOptions, signal?: AbortSignal): Promise<void> {
-    const count = Math.floor(data.length / this.inner.blockSize);
-    const eio = this.#hit(['eio', 'eio-write'], lba, count);
-    if (eio !== undefined) {
-      this.injected.write++;
-      throw new InjectedFaultError('EIO', 'write', `at LBA ${eio}`);
-    }
-    const full = this.#hit(['enospc'], lba, count);
-    if (full !== undefined) {
-      this.injected.write++;
-      throw new InjectedFaultError('ENOSPC', 'write', `at LBA ${full}`);
-    }
+    this.#writeFault(lba, Math.floor(data.length / this.inner.blockSize));
     return this.inner.write(lba, data, opts, signal);
   }
 
@@ -115,6 +105,26 @@ export class FaultBackend extends ForwardingBackend {
       throw new InjectedFaultError('EIO', 'write', `at LBA ${hit}`);
     }
     return this.inner.unmap!(lba, count, signal);
+  }
+
+  override async writeZeroes?(lba: number, count: number, opts?: WriteZeroesOptions, signal?: AbortSignal): Promise<void> {
+    // Zeroing writes the medium like any write: an EIO or ENOSPC region fails it.
+    this.#writeFault(lba, count);
+    return this.inner.writeZeroes!(lba, count, opts, signal);
+  }
+
+  /** Throws the injected error of a write to [lba, lba+count), if a rule covers it. */
+  #writeFault(lba: number, count: number): void {
+    const eio = this.#hit(['eio', 'eio-write'], lba, count);
+    if (eio !== undefined) {
+      this.injected.write++;
+      throw new InjectedFaultError('EIO', 'write', `at LBA ${eio}`);
+    }
+    const full = this.#hit(['enospc'], lba, count);
+    if (full !== undefined) {
+      this.injected.write++;
+      throw new InjectedFaultError('ENOSPC', 'write', `at LBA ${full}`);
+    }
   }
 
   /** The first LBA of [lba, lba+count) a rule of one of `kinds` covers, if any. */

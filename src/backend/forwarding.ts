@@ -1,7 +1,7 @@
 // The base of wrapper backends (delay, fault, and wrappers to come such as NBD or a cluster's):
 // every BlockBackend member forwarded to an inner backend; a subclass overrides only what it changes.
 
-import type { BackendTaskManagement, BlockBackend, ExtentStatus, SidecarStore, WriteOptions } from './types.js';
+import type { BackendTaskManagement, BlockBackend, ExtentStatus, SidecarStore, WriteOptions, WriteZeroesOptions } from './types.js';
 
 /** The names of BlockBackend's optional methods. */
 export type OptionalBackendMethod = {
@@ -14,6 +14,7 @@ export type OptionalBackendMethod = {
  */
 const OPTIONAL_METHODS: Record<OptionalBackendMethod, true> = {
   unmap: true,
+  writeZeroes: true,
   isMapped: true,
   extentStatus: true,
   sidecar: true,
@@ -63,6 +64,9 @@ export class ForwardingBackend implements BlockBackend {
   get physicalBlockSize(): number | undefined {
     return this.inner.physicalBlockSize;
   }
+  get unmapReadsZeros(): boolean | undefined {
+    return this.inner.unmapReadsZeros;
+  }
 
   read(lba: number, count: number, into: Buffer, signal?: AbortSignal): Promise<void> {
     return this.inner.read(lba, count, into, signal);
@@ -75,6 +79,9 @@ export class ForwardingBackend implements BlockBackend {
   }
   unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void> {
     return this.inner.unmap!(lba, count, signal);
+  }
+  writeZeroes?(lba: number, count: number, opts?: WriteZeroesOptions, signal?: AbortSignal): Promise<void> {
+    return this.inner.writeZeroes!(lba, count, opts, signal);
   }
   isMapped?(lba: number, count: number): Promise<boolean> {
     return this.inner.isMapped!(lba, count);

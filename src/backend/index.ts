@@ -9,3 +9,5 @@ export { DelayBackend, ioClock } from './delay.js';
 export type { Clock, TimerHandle } from '../util/clock.js';
 export { openBackend, parseLunSpec, type LunSpec, type OpenBackendOptions } from './spec.js';
 export { parseSize } from '../util/size.js';
+export type { WriteZeroesOptions } from './types.js';
+export { NbdBackend, NbdConnectError, NbdIoError, NbdProtocolError, openRemoteBackend, type NbdBackendOptions, type RemoteLunSpec } from './nbd/index.js';

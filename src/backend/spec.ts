@@ -4,7 +4,8 @@
 // image) can be ejected; `pbs` sets the physical block size reported (a file reports its file system's block size
 // unless told otherwise).
 // A path containing a comma cannot be written in this syntax. `fault=RULE[+RULE]` injects I/O errors
-// (src/backend/fault.ts), for tests of the error paths.
+// (src/backend/fault.ts), for tests of the error paths. Remote stores (`nbd://`, `nbd+unix://`,
+// `rbd:`) have their own syntax in src/backend/nbd/spec.ts.
 
 import type { Clock } from '../util/clock.js';
 import { parseSize } from '../util/size.js';
@@ -13,11 +14,16 @@ import { DelayBackend } from './delay.js';
 import { FaultBackend, parseFaultSpec, type FaultRule } from './fault.js';
 import { FileBackend, type FileBackendOptions } from './file.js';
 import { MemoryBackend } from './memory.js';
+import type { BackendLog } from './nbd/backend.js';
+import { openRemoteBackend } from './nbd/open.js';
+import { isRemoteLunSpec, parseRemoteLunSpec, type RemoteLunSpec } from './nbd/spec.js';
 import type { BlockBackend } from './types.js';
 
 /** A parsed LUN spec. */
 export interface LunSpec {
-  kind: 'memory' | 'file';
+  kind: 'memory' | 'file' | 'remote';
+  /** An NBD export or an RBD image (kind 'remote'). */
+  remote?: RemoteLunSpec;
   /** The file or device (kind 'file'). */
   path?: string;
   /** Capacity in bytes: required for memory and for a file that does not exist yet. */
@@ -41,6 +47,10 @@ export interface LunSpec {
 
 /** Parses a LUN spec, refusing anything ambiguous with a {@link LunSpecError}. */
 export function parseLunSpec(spec: string): LunSpec {
+  if (isRemoteLunSpec(spec)) {
+    const remote = parseRemoteLunSpec(spec);
+    return { kind: 'remote', remote, readOnly: remote.readOnly, ...(remote.removable === true && { removable: true }), blockSize: remote.blockSize ?? 512, spec };
+  }
   const parts = spec.split(',');
   const head = parts[0]!.trim();
   if (head === '') throw new LunSpecError(spec, 'syntax', 'no path or mem:SIZE before the options');
@@ -130,6 +140,8 @@ export function parseLunSpec(spec: string): LunSpec {
 export interface OpenBackendOptions {
   /** Timers for the delay wrapper (tests inject fake ones). */
   clock?: Clock;
+  /** Where a remote backend logs reconnects and its qemu-nbd's stderr. */
+  log?: BackendLog;
 }
 
 const BACKEND_PROBLEMS: Partial<Record<string, 'missing-size' | 'not-found' | 'size-not-multiple' | 'not-a-file'>> = {
@@ -140,6 +152,7 @@ const BACKEND_PROBLEMS: Partial<Record<string, 'missing-size' | 'not-found' | 's
 /** Opens the backend a LUN spec describes (creating a missing file when a size is given). */
 export async function openBackend(spec: string | LunSpec, opts: OpenBackendOptions = {}): Promise<BlockBackend> {
   const s = typeof spec === 'string' ? parseLunSpec(spec) : spec;
+  if (s.kind === 'remote') return openRemoteBackend(s.remote!, opts.log === undefined ? {} : { log: opts.log });
   let backend: BlockBackend;
   if (s.kind === 'memory') {
     if (s.size === undefined) throw new LunSpecError(s.spec, 'missing-size', 'a memory LUN needs a size: mem:SIZE');

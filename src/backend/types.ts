@@ -5,6 +5,15 @@ export interface WriteOptions {
   fua?: boolean;
 }
 
+/** Options of {@link BlockBackend.writeZeroes}. */
+export interface WriteZeroesOptions extends WriteOptions {
+  /**
+   * The blocks must stay mapped (SBC-3 §4.7.3.3: WRITE SAME without UNMAP, or ANCHOR): zeros are
+   * written, never a hole punched. Absent or false: the backend may deallocate them instead.
+   */
+  mapped?: boolean;
+}
+
 /**
  * The task management functions a backend may hear of (SAM-5 §7; RFC 7143 §11.5 carries them). The
  * backend layer states its own union rather than importing the SCSI layer's: it sits below it. The SCSI
@@ -84,6 +93,16 @@ export interface BlockBackend {
   flush(signal?: AbortSignal): Promise<void>;
   /** Deallocates blocks: they then read back as zeros. Optional: thin provisioning. */
   unmap?(lba: number, count: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Whether blocks deallocated by `unmap` read back as zeros (LBPRZ, SBC-3 §4.7.3.4). Absent means
+   * true; a store whose deallocation leaves the old contents or leaves them undefined says false.
+   */
+  readonly unmapReadsZeros?: boolean;
+  /**
+   * Writes zeros to `count` blocks at `lba` without a data buffer (WRITE SAME of a zero block);
+   * optional: without it the blocks are written from a buffer of zeros.
+   */
+  writeZeroes?(lba: number, count: number, opts?: WriteZeroesOptions, signal?: AbortSignal): Promise<void>;
   /** Whether a block range is mapped (for GET LBA STATUS); optional. */
   isMapped?(lba: number, count: number): Promise<boolean>;
   /**

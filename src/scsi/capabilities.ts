@@ -73,7 +73,8 @@ export function capabilitiesOf(commands: CommandTable, backend: BlockBackend): L
     writeSameUnmap10: canUnmap && ws10,
     compareAndWrite: has(commands, OP.COMPARE_AND_WRITE),
     lbpme,
-    lbprz: lbpme,
+    // A backend whose deallocation does not promise zeros (NBD TRIM) reports LBPRZ 0 (SBC-3 §4.7.3.4).
+    lbprz: lbpme && backend.unmapReadsZeros !== false,
     anchor: lbpme,
     writeAtomic: has(commands, OP.WRITE_ATOMIC_16),
     thirdPartyCopy: has(commands, OP.EXTENDED_COPY, XCOPY_SA.EXTENDED_COPY_LID1),

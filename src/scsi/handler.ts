@@ -79,7 +79,7 @@ export interface LuCapabilities {
   readonly compareAndWrite: boolean;
   /** LBPME (SBC-3 READ CAPACITY(16)): logical block provisioning management is implemented. */
   readonly lbpme: boolean;
-  /** LBPRZ: deallocated blocks read back as zeros (every backend promises this for `unmap`). */
+  /** LBPRZ: deallocated blocks read back as zeros (unless the backend says `unmapReadsZeros: false`). */
   readonly lbprz: boolean;
   /** ANC_SUP: UNMAP and WRITE SAME can anchor blocks (mapped, zeroed) as well as deallocate them. */
   readonly anchor: boolean;

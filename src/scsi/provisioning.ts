@@ -23,6 +23,15 @@ const CHUNK_BYTES = 1 << 20;
  */
 async function writeRepeated(lu: LuContext, cmd: ScsiCommand, lba: number, count: number, block: Buffer): Promise<void> {
   const bs = lu.blockSize;
+  // A zero block on a backend that writes zeros without a buffer (NBD WRITE_ZEROES): one request.
+  // SBC-3 §4.7.3.3: without UNMAP (and when anchoring) the blocks end up mapped, so no hole.
+  if (lu.backend.writeZeroes !== undefined && block.equals(zeros(bs))) {
+    try {
+      return await lu.backend.writeZeroes(lba, count, { mapped: true, fua: !lu.mode.wce }, cmd.signal);
+    } catch (e) {
+      throw mediumError(e, 'write');
+    }
+  }
   const chunkBlocks = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / bs)));
   const chunk = Buffer.allocUnsafe(chunkBlocks * bs);
   for (let i = 0; i < chunkBlocks; i++) block.copy(chunk, i * bs);

@@ -46,7 +46,7 @@ export async function runAdmin(server: TargetServer, req: AdminRequest): Promise
         const t = pick(req.target);
         if (t.device.get(req.lun) !== undefined) throw new Error(`LUN ${req.lun} already exists on ${t.name}`);
         const joined = await t.joinLun?.(req.spec);
-        const backend = await openBackend(req.spec);
+        const backend = await openBackend(req.spec, { log: server.log });
         try {
           const lu = t.addLun(req.lun, backend, joined?.options);
           await joined?.attach(lu);

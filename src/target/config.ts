@@ -288,7 +288,7 @@ export async function buildServer(
         }
         let backend: BlockBackend;
         try {
-          backend = await openBackend(parsed);
+          backend = await openBackend(parsed, { log });
         } catch (e) {
           throw new ConfigError(`targets[${i}].luns[${lun}]`, (e as Error).message);
         }

@@ -96,7 +96,7 @@ describe('ForwardingBackend', () => {
     expect([p.kind, p.blocks, p.blockSize]).toEqual(['memory+delay', 8, 512]);
   });
   test('lists exactly the optional methods of BlockBackend', () => {
-    expectTypeOf<OptionalBackendMethod>().toEqualTypeOf<'unmap' | 'isMapped' | 'extentStatus' | 'sidecar' | 'resize' | 'onTaskManagement'>();
+    expectTypeOf<OptionalBackendMethod>().toEqualTypeOf<'unmap' | 'writeZeroes' | 'isMapped' | 'extentStatus' | 'sidecar' | 'resize' | 'onTaskManagement'>();
   });
 });
 

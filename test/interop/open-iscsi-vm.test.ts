@@ -1,20 +1,12 @@
-// The Linux kernel initiator (open-iscsi) against the target, through ../shared/tools/open-iscsi-vm:
-// a QEMU VM logs in, writes 16 MiB with O_DIRECT, reads it back, compares, logs out.
+// The Linux kernel initiator (open-iscsi) against the target, through tools/open-iscsi-vm: a QEMU VM
+// logs in, writes 16 MiB with O_DIRECT, reads it back, compares, logs out.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { interopDisabled, runAsync } from './peers.js';
+import { VM_HARNESS as HARNESS, vmCanRun } from './open-iscsi-vm.js';
+import { runAsync } from './peers.js';
 import { startTarget, type RunningTarget } from './tsiscsi.js';
 
-const HARNESS = process.env.OPEN_ISCSI_VM ?? fileURLToPath(new URL('../../../shared/tools/open-iscsi-vm/run.sh', import.meta.url));
-const haveHarness = existsSync(HARNESS);
-if (!haveHarness && !interopDisabled) {
-  // The harness is a shared tool beside the repository, not a package: without it these tests cannot run.
-  console.warn(`open-iscsi VM tests skipped: no harness at ${HARNESS} (set OPEN_ISCSI_VM to its run.sh)`);
-}
-
-describe.skipIf(interopDisabled || !haveHarness)('Linux kernel initiator (open-iscsi in a VM)', () => {
+describe.skipIf(!vmCanRun('single'))('Linux kernel initiator (open-iscsi in a VM)', () => {
   let plain: RunningTarget;
   let chap: RunningTarget;
   beforeAll(async () => {

@@ -77,7 +77,8 @@ export async function spawnTarget(args: string[], opts: { cwd?: string; env?: No
     stdout: () => out,
     stderr: () => err,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode !== null) return proc.exitCode;
+      // Gone already (exited, or killed by a signal, which leaves exitCode null): no exit event to wait for.
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
       return new Promise((r) => proc.once('exit', (code) => r(code)));
     },
