@@ -35,7 +35,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-bench-mp-'));
 const lunFile = join(dir, 'shared.img');
 writeFileSync(lunFile, '');
 truncateSync(lunFile, 256 * 2 ** 20);
-const c = await GatewayCluster.start({ gateways: 2, cluster, dir, lunFile, iqn: 'iqn.2026-12.io.tsiscsi.bench:multipath', lifetimeS: 3600, gatewayArgs });
+const c = await GatewayCluster.start({ gateways: 2, cluster, dir, lun: lunFile, iqn: 'iqn.2026-12.io.tsiscsi.bench:multipath', lifetimeS: 3600, gatewayArgs });
 const runs = new Map<Config, BenchResult[]>(CONFIGS.map((k) => [k, []]));
 try {
   const [a, b] = c.urls as [string, string];

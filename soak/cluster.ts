@@ -1,5 +1,5 @@
 // The processes of a failover run: a private etcd and N `tsiscsi target` gateways serving one shared
-// file, each on its own 127.0.0.1 port; any gateway can be SIGKILLed and started again on the same port.
+// LUN (a file, or an NBD export), each on its own 127.0.0.1 port; any gateway can be SIGKILLed and started again on the same port.
 // Every process runs under `timeout -s KILL` in a process group of its own, so that a kill reaches it
 // (not just the timeout wrapper) and nothing outlives the run.
 
@@ -17,8 +17,8 @@ export interface GatewayClusterOptions {
   cluster: boolean;
   /** Directory for etcd's data and the logs. */
   dir: string;
-  /** The shared backing file (exists, sized). */
-  lunFile: string;
+  /** The LUN spec every gateway serves: a shared file (exists, sized) or an `nbd://` export. */
+  lun: string;
   iqn: string;
   /** Seconds after which every process is killed whatever happens (the run's bound plus a margin). */
   lifetimeS: number;
@@ -95,7 +95,7 @@ export class GatewayCluster {
    */
   async startGateway(i: number, o: { etcdUrl?: string } = {}): Promise<void> {
     const g = this.#gateways[i]!;
-    const args = ['target', '--portal', `127.0.0.1:${g.port}`, '--iqn', this.#o.iqn, '--lun', this.#o.lunFile, '--log-level', 'warn'];
+    const args = ['target', '--portal', `127.0.0.1:${g.port}`, '--iqn', this.#o.iqn, '--lun', this.#o.lun, '--log-level', 'warn'];
     if (this.#o.cluster) args.push('--cluster', o.etcdUrl ?? this.etcdUrl, '--gateway', g.name);
     args.push(...(this.#o.gatewayArgs ?? []));
     g.proc = this.#spawn(g.name, [process.execPath, cliEntry(), ...args]);
@@ -160,6 +160,25 @@ export class GatewayCluster {
     p.on('exit', (code, signal) => this.#logs.write(`[${name}] exited ${signal ?? code}\n`));
     return p;
   }
+}
+
+/**
+ * A `qemu-nbd` serving `file` as export `name` on a 127.0.0.1 port to up to `clients` connections at
+ * once (every gateway opens its own), under `timeout -s KILL` in a process group of its own.
+ */
+export async function startNbdServer(file: string, name: string, clients: number, lifetimeS: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const p = spawn('timeout', ['-s', 'KILL', String(lifetimeS), 'qemu-nbd', '-f', 'raw', '-b', '127.0.0.1', '-p', String(port), '-e', String(clients), '-t', '-x', name, file], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await waitForPort(port, 30_000);
+  } catch (e) {
+    await killGroup(p, 'SIGKILL');
+    throw e;
+  }
+  return { url: `nbd://127.0.0.1:${port}/${name}`, stop: () => killGroup(p, 'SIGKILL') };
 }
 
 /** Signals a child's process group (timeout and what it runs) and waits for the child to exit. */

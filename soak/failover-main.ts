@@ -4,7 +4,8 @@
 //   --down S          seconds a killed gateway stays down (default: the smaller of 6 and kill-every/2)
 //   --minutes M       length of the run (default 10; --seconds S for short runs)
 //   --workers N       writers/readers (default 8), --sessions N MultipathSessions they share (default 2)
-//   --no-cluster      independent targets of the shared file instead of an etcd cluster
+//   --no-cluster      independent targets of the shared backing instead of an etcd cluster
+//   --backend nbd     the gateways share a qemu-nbd export of the file instead of the file itself
 //   --gateway-arg A   one more `tsiscsi target` argument for every gateway, repeatable
 //   --seed S, --keep  the random seed; keep the run's directory (etcd data, process logs)
 // Exits 1 on any mismatch, lost or torn block, or untyped error.
@@ -27,6 +28,10 @@ export async function failoverMain(argv: readonly string[]): Promise<void> {
     }
     return n;
   };
+  if (arg('--backend') !== undefined && arg('--backend') !== 'file' && arg('--backend') !== 'nbd') {
+    process.stderr.write(`soak: --backend ${arg('--backend')}: expected file or nbd\n`);
+    process.exit(2);
+  }
   const seconds = arg('--seconds') !== undefined ? num('--seconds', 45) : num('--minutes', 10) * 60;
   const killEvery = num('--kill-every', 20);
   const r = await runFailoverSoak({
@@ -37,6 +42,7 @@ export async function failoverMain(argv: readonly string[]): Promise<void> {
     workers: num('--workers', 8),
     sessions: num('--sessions', 2),
     cluster: !argv.includes('--no-cluster'),
+    backend: arg('--backend') === 'nbd' ? 'nbd' : 'file',
     gatewayArgs: all('--gateway-arg'),
     seed: num('--seed', (Date.now() % 1e9) + 1),
     keep: argv.includes('--keep'),

@@ -1,6 +1,6 @@
 // The failover soak: `npm run soak -- --gateways 3 --kill-every 20 [--minutes 10] [--down 6] [--workers 8]
-// [--sessions 2] [--no-cluster] [--seed S]`. A private etcd and N `tsiscsi target --cluster` gateways
-// serve one shared file as one LUN (cluster.ts); MultipathSessions over every gateway's URL drive
+// [--sessions 2] [--no-cluster] [--backend nbd] [--seed S]`. A private etcd and N `tsiscsi target
+// --cluster` gateways serve one shared file (or a qemu-nbd export of it) as one LUN (cluster.ts); MultipathSessions over every gateway's URL drive
 // checksummed writes and reads while, every `kill-every` seconds, a gateway (the Active/Optimized one
 // when the initiator knows it) is SIGKILLed and started again `down` seconds later.
 //
@@ -18,7 +18,7 @@ import { TsiscsiError } from '../src/errors.js';
 import { MultipathSession } from '../src/initiator/multipath/multipath-session.js';
 import { crc32c } from '../src/pdu/crc32c.js';
 import { Rng } from '../fuzz/mutate.js';
-import { GatewayCluster } from './cluster.js';
+import { GatewayCluster, startNbdServer } from './cluster.js';
 
 const BS = 512;
 const IQN = 'iqn.2026-12.io.tsiscsi.soak:failover';
@@ -36,8 +36,10 @@ export interface FailoverSoakOptions {
   /** MultipathSessions the workers share. */
   sessions?: number;
   blocksPerWorker?: number;
-  /** Coordinate the gateways through etcd (default); false: independent targets of the same file. */
+  /** Coordinate the gateways through etcd (default); false: independent targets of the same backing. */
   cluster?: boolean;
+  /** The shared backing: a file every gateway opens (default), or a qemu-nbd export of it every gateway connects to. */
+  backend?: 'file' | 'nbd';
   /** More `tsiscsi target` arguments for every gateway. */
   gatewayArgs?: string[];
   seed?: number;
@@ -135,15 +137,23 @@ export async function runFailoverSoak(o: FailoverSoakOptions): Promise<FailoverS
     elapsedMs: 0,
     dir: o.keep === true ? dir : undefined,
   };
-  const cluster = await GatewayCluster.start({
-    gateways,
-    cluster: o.cluster ?? true,
-    dir,
-    lunFile,
-    iqn: IQN,
-    lifetimeS: Math.ceil(o.durationMs / 1000) + 300,
-    ...(o.gatewayArgs !== undefined && { gatewayArgs: o.gatewayArgs }),
-  });
+  const lifetimeS = Math.ceil(o.durationMs / 1000) + 300;
+  const nbd = o.backend === 'nbd' ? await startNbdServer(lunFile, 'soak', 4 * gateways, lifetimeS) : undefined;
+  let cluster: GatewayCluster;
+  try {
+    cluster = await GatewayCluster.start({
+      gateways,
+      cluster: o.cluster ?? true,
+      dir,
+      lun: nbd?.url ?? lunFile,
+      iqn: IQN,
+      lifetimeS,
+      ...(o.gatewayArgs !== undefined && { gatewayArgs: o.gatewayArgs }),
+    });
+  } catch (e) {
+    await nbd?.stop();
+    throw e;
+  }
   const sessions: MultipathSession[] = [];
   const t0 = Date.now();
   /** Kill times, for the stall measure; ops in flight record their start. */
@@ -264,6 +274,7 @@ export async function runFailoverSoak(o: FailoverSoakOptions): Promise<FailoverS
   } finally {
     await Promise.all(sessions.map((s) => s.close()));
     await cluster.stop();
+    await nbd?.stop();
     if (o.keep !== true) rmSync(dir, { recursive: true, force: true });
     report.elapsedMs = Date.now() - t0;
   }

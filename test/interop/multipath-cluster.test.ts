@@ -36,7 +36,7 @@ async function cluster(gateways: number, alua: 'implicit' | 'explicit'): Promise
   const lunFile = join(dir, 'shared.img');
   writeFileSync(lunFile, '');
   truncateSync(lunFile, 16 * 2 ** 20);
-  const c = await GatewayCluster.start({ gateways, cluster: true, dir, lunFile, iqn: IQN, lifetimeS: 300, gatewayArgs: ['--cluster-ttl', String(TTL_S), '--alua', alua] });
+  const c = await GatewayCluster.start({ gateways, cluster: true, dir, lun: lunFile, iqn: IQN, lifetimeS: 300, gatewayArgs: ['--cluster-ttl', String(TTL_S), '--alua', alua] });
   cleanup.push(async () => {
     await c.stop();
     rmSync(dir, { recursive: true, force: true });
