@@ -68,9 +68,11 @@ export class TargetNode {
   readonly name: string;
   readonly alias: string | undefined;
   readonly device: ScsiTargetDevice;
-  readonly allow: ReadonlySet<string>;
-  readonly chap: readonly ChapAccount[];
-  readonly mutualChap: ChapAccount | undefined;
+  /** InitiatorNames allowed in (empty: any); changed at runtime by the admin socket. */
+  readonly allow: Set<string>;
+  /** Initiator CHAP accounts (CHAP required when any); read at each login, so changes apply to the next one. */
+  chap: readonly ChapAccount[];
+  mutualChap: ChapAccount | undefined;
   readonly allowShortSecrets: boolean;
   readonly sessions = new Set<TargetSession>();
   /** Live full feature connections, by session. */
