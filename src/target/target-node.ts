@@ -11,6 +11,7 @@ import { buildFixedSense } from '../scsi/sense.js';
 import type { ChapSecret } from '../login/chap.js';
 import type { FullFeatureConnection } from './ffp/index.js';
 import type { TargetSession } from './session.js';
+import { TargetCounters } from './stats/counters.js';
 import { TaskManager, type TaskManagementNotice, type TmfScope } from './tmf.js';
 
 /**
@@ -78,6 +79,8 @@ export class TargetNode {
   /** Live full feature connections, by session. */
   readonly connections = new Map<TargetSession, FullFeatureConnection>();
   readonly tmf: TaskManager;
+  /** Counters of this target's LUNs, task management and logins (kept while the server keeps counters). */
+  readonly counters = new TargetCounters();
   readonly #log: Logger;
   #lunEvents: LunEventMode = 'both';
   /** Set by the server: drops every connection of this target. */
@@ -153,6 +156,7 @@ export class TargetNode {
   /** Adds LUN `lun` over `backend` (which it then owns); initiators hear of it as `lunEvents` says. */
   addLun(lun: number, backend: BlockBackend): void {
     this.device.add(lun, backend);
+    this.counters.addLun(lun);
     this.#log.info({ target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize, kind: backend.kind }, 'LUN added');
     this.#announce(lun, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
     this.emit({ type: 'lun-added', target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize });
@@ -171,6 +175,7 @@ export class TargetNode {
     // The LUN is out of the inventory as soon as remove() started: tell the initiators now, not after the flush.
     this.#announce(lun, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
     await removed;
+    this.counters.removeLun(lun);
     this.#log.info({ target: this.name, lun }, 'LUN removed');
     this.emit({ type: 'lun-removed', target: this.name, lun });
     return true;
