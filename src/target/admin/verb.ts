@@ -2,7 +2,7 @@
 // changes the server (then it is logged with the peer's identity and written to the running config),
 // and its work. The command table (commands.ts) gathers the verbs of verbs-*.ts.
 
-import type { Static, TSchema } from 'typebox';
+import Type, { type Static, type TProperties, type TSchema } from 'typebox';
 import type { Logger } from 'pino';
 import type { ConfigChange, RunningConfig } from '../config/store.js';
 import type { TargetServer } from '../server.js';
@@ -61,4 +61,9 @@ export function pickTarget(ctx: AdminContext, name: string | undefined): TargetN
   const t = name === undefined ? (all.length === 1 ? all[0] : undefined) : ctx.server.target(name);
   if (t === undefined) throw new AdminError(name === undefined ? 'several targets: name one with --target' : `no target ${name}`);
   return t;
+}
+
+/** A request schema: its fields and nothing else (an unknown field is refused, not ignored). */
+export function request<P extends TProperties>(props: P) {
+  return Type.Object(props, { additionalProperties: false });
 }

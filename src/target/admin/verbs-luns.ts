@@ -6,13 +6,13 @@ import Type from 'typebox';
 import { MAX_LUN } from '../../pdu/lun.js';
 import { parseSize } from '../../util/size.js';
 import { openLun } from '../config/build.js';
-import { AdminError, pickTarget, verb } from './verb.js';
+import { AdminError, pickTarget, request, verb } from './verb.js';
 
 const Target = Type.Optional(Type.String({ minLength: 1 }));
 const Lun = Type.Integer({ minimum: 0, maximum: MAX_LUN });
 
 export const LUN_VERBS = {
-  'lun-list': verb(Type.Object({ cmd: Type.Literal('lun-list'), target: Target }), false, async (ctx, req) => {
+  'lun-list': verb(request({ cmd: Type.Literal('lun-list'), target: Target }), false, async (ctx, req) => {
     const targets = req.target === undefined ? ctx.server.targets() : [pickTarget(ctx, req.target)];
     const out = [];
     for (const t of targets) {
@@ -26,7 +26,7 @@ export const LUN_VERBS = {
     return { result: out };
   }),
 
-  'lun-add': verb(Type.Object({ cmd: Type.Literal('lun-add'), lun: Lun, spec: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
+  'lun-add': verb(request({ cmd: Type.Literal('lun-add'), lun: Lun, spec: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
     const t = pickTarget(ctx, req.target);
     if (t.device.get(req.lun) !== undefined) throw new AdminError(`LUN ${req.lun} already exists on ${t.name}`);
     const spec = await ctx.exports.check(req.spec);
@@ -43,7 +43,7 @@ export const LUN_VERBS = {
     };
   }),
 
-  'lun-remove': verb(Type.Object({ cmd: Type.Literal('lun-remove'), lun: Lun, target: Target }), true, async (ctx, req) => {
+  'lun-remove': verb(request({ cmd: Type.Literal('lun-remove'), lun: Lun, target: Target }), true, async (ctx, req) => {
     // Answers once the three steps are done: the LUN refuses new work at once, what was in flight is
     // answered, the backend is closed, the LU's state reset.
     const t = pickTarget(ctx, req.target);
@@ -52,7 +52,7 @@ export const LUN_VERBS = {
     return { result: { target: t.name, lun: req.lun, removed: true }, changes: [{ kind: 'lun-remove', target: t.name, lun: req.lun }] };
   }),
 
-  'lun-resize': verb(Type.Object({ cmd: Type.Literal('lun-resize'), lun: Lun, size: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
+  'lun-resize': verb(request({ cmd: Type.Literal('lun-resize'), lun: Lun, size: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
     const t = pickTarget(ctx, req.target);
     const lu = t.device.get(req.lun);
     if (lu === undefined) throw new AdminError(`no LUN ${req.lun} on ${t.name}`);

@@ -2,13 +2,13 @@
 // counters (`stats`, what `admin top` polls), and its running configuration (shown, saved).
 
 import Type from 'typebox';
-import { AdminError, verb } from './verb.js';
+import { AdminError, request, verb } from './verb.js';
 
 export const SERVER_VERBS = {
-  'session-list': verb(Type.Object({ cmd: Type.Literal('session-list') }), false, async (ctx) => ({ result: ctx.server.sessions() })),
+  'session-list': verb(request({ cmd: Type.Literal('session-list') }), false, async (ctx) => ({ result: ctx.server.sessions() })),
 
   'session-drop': verb(
-    Type.Object({ cmd: Type.Literal('session-drop'), id: Type.Integer({ minimum: 0 }), graceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }),
+    request({ cmd: Type.Literal('session-drop'), id: Type.Integer({ minimum: 0 }), graceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }),
     true,
     async (ctx, req) => {
       const r = await ctx.server.dropSession(req.id, req.graceMs === undefined ? {} : { graceMs: req.graceMs });
@@ -17,14 +17,14 @@ export const SERVER_VERBS = {
     },
   ),
 
-  stats: verb(Type.Object({ cmd: Type.Literal('stats') }), false, async (ctx) => ({ result: await ctx.stats() })),
+  stats: verb(request({ cmd: Type.Literal('stats') }), false, async (ctx) => ({ result: await ctx.stats() })),
 
-  'config-show': verb(Type.Object({ cmd: Type.Literal('config-show') }), false, async (ctx) => {
+  'config-show': verb(request({ cmd: Type.Literal('config-show') }), false, async (ctx) => {
     if (ctx.config === undefined) throw new AdminError('this target keeps no running configuration');
     return { result: ctx.config.shown() };
   }),
 
-  'config-save': verb(Type.Object({ cmd: Type.Literal('config-save') }), true, async (ctx) => {
+  'config-save': verb(request({ cmd: Type.Literal('config-save') }), true, async (ctx) => {
     if (ctx.config === undefined) throw new AdminError('this target keeps no running configuration');
     const r = await ctx.config.save();
     return {

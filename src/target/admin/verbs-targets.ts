@@ -8,7 +8,7 @@ import type { BlockBackend } from '../../backend/types.js';
 import { iscsiNameProblem } from '../../login/keys.js';
 import { buildTargetNode, chapAccount, openTargetLuns } from '../config/build.js';
 import type { ChapAccountConfig, TargetConfig } from '../config/schema.js';
-import { AdminError, pickTarget, verb } from './verb.js';
+import { AdminError, pickTarget, request, verb } from './verb.js';
 
 const Target = Type.Optional(Type.String({ minLength: 1 }));
 const Grace = Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 }));
@@ -19,7 +19,7 @@ function checkName(name: string, what: string): void {
 }
 
 export const TARGET_VERBS = {
-  'target-list': verb(Type.Object({ cmd: Type.Literal('target-list') }), false, async (ctx) => ({
+  'target-list': verb(request({ cmd: Type.Literal('target-list') }), false, async (ctx) => ({
     result: ctx.server.targets().map((t) => ({
       target: t.name,
       alias: t.alias ?? '',
@@ -32,7 +32,7 @@ export const TARGET_VERBS = {
   })),
 
   'target-add': verb(
-    Type.Object({ cmd: Type.Literal('target-add'), iqn: Type.String({ minLength: 1 }), alias: Type.Optional(Type.String()), luns: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 })) }),
+    request({ cmd: Type.Literal('target-add'), iqn: Type.String({ minLength: 1 }), alias: Type.Optional(Type.String()), luns: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 })) }),
     true,
     async (ctx, req) => {
       checkName(req.iqn, 'target name');
@@ -53,7 +53,7 @@ export const TARGET_VERBS = {
     },
   ),
 
-  'target-remove': verb(Type.Object({ cmd: Type.Literal('target-remove'), iqn: Type.String({ minLength: 1 }), graceMs: Grace }), true, async (ctx, req) => {
+  'target-remove': verb(request({ cmd: Type.Literal('target-remove'), iqn: Type.String({ minLength: 1 }), graceMs: Grace }), true, async (ctx, req) => {
     if (ctx.server.target(req.iqn) === undefined) throw new AdminError(`no target ${req.iqn}`);
     // The config needs one target; refusing here keeps a saved config loadable.
     if (ctx.server.targets().length === 1) throw new AdminError(`${req.iqn} is the last target: add another before removing it`);
@@ -61,12 +61,12 @@ export const TARGET_VERBS = {
     return { result: { target: req.iqn, removed: true }, changes: [{ kind: 'target-remove', target: req.iqn }] };
   }),
 
-  'acl-list': verb(Type.Object({ cmd: Type.Literal('acl-list'), target: Target }), false, async (ctx, req) => {
+  'acl-list': verb(request({ cmd: Type.Literal('acl-list'), target: Target }), false, async (ctx, req) => {
     const targets = req.target === undefined ? ctx.server.targets() : [pickTarget(ctx, req.target)];
     return { result: targets.flatMap((t) => (t.allow.size === 0 ? [{ target: t.name, initiator: '*' }] : [...t.allow].map((initiator) => ({ target: t.name, initiator })))) };
   }),
 
-  'acl-add': verb(Type.Object({ cmd: Type.Literal('acl-add'), initiator: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
+  'acl-add': verb(request({ cmd: Type.Literal('acl-add'), initiator: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
     checkName(req.initiator, 'initiator name');
     const t = pickTarget(ctx, req.target);
     const opened = t.allow.size === 0;
@@ -78,7 +78,7 @@ export const TARGET_VERBS = {
     };
   }),
 
-  'acl-remove': verb(Type.Object({ cmd: Type.Literal('acl-remove'), initiator: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
+  'acl-remove': verb(request({ cmd: Type.Literal('acl-remove'), initiator: Type.String({ minLength: 1 }), target: Target }), true, async (ctx, req) => {
     const t = pickTarget(ctx, req.target);
     if (!t.allow.delete(req.initiator)) throw new AdminError(`${req.initiator} is not on the ACL of ${t.name}`);
     return {
@@ -88,7 +88,7 @@ export const TARGET_VERBS = {
     };
   }),
 
-  'chap-list': verb(Type.Object({ cmd: Type.Literal('chap-list'), target: Target }), false, async (ctx, req) => {
+  'chap-list': verb(request({ cmd: Type.Literal('chap-list'), target: Target }), false, async (ctx, req) => {
     const targets = req.target === undefined ? ctx.server.targets() : [pickTarget(ctx, req.target)];
     // Names only: a secret never leaves the target.
     return {
@@ -100,7 +100,7 @@ export const TARGET_VERBS = {
   }),
 
   'chap-set': verb(
-    Type.Object({
+    request({
       cmd: Type.Literal('chap-set'),
       user: Type.String({ minLength: 1 }),
       secret: Type.Optional(Type.String()),
@@ -134,7 +134,7 @@ export const TARGET_VERBS = {
   ),
 
   'chap-remove': verb(
-    Type.Object({ cmd: Type.Literal('chap-remove'), user: Type.Optional(Type.String({ minLength: 1 })), mutual: Type.Optional(Type.Boolean()), target: Target }),
+    request({ cmd: Type.Literal('chap-remove'), user: Type.Optional(Type.String({ minLength: 1 })), mutual: Type.Optional(Type.Boolean()), target: Target }),
     true,
     async (ctx, req) => {
       const t = pickTarget(ctx, req.target);
