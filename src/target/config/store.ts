@@ -4,6 +4,8 @@
 // Secrets stay as they came: a secretFile or secretEnv reference is written back as that reference; an
 // inline secret is written only if it came inline, and then with a warning.
 
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { ChapAccountConfig, LunEntryConfig, ServerConfig, TargetConfig } from './schema.js';
 import { ConfigError, lunEntries, validateConfig } from './validate.js';
@@ -70,6 +72,7 @@ export class RunningConfig {
   /** Settings given on the command line over the file's: shown, never written back. */
   readonly #overrides: Partial<ServerConfig>;
   #chain: Promise<unknown> = Promise.resolve();
+  #cleaned = false;
 
   constructor(doc: ServerConfig, opts: { path?: string; overrides?: Partial<ServerConfig> } = {}) {
     this.#doc = clone(doc);
@@ -187,7 +190,13 @@ export class RunningConfig {
     if (path === undefined) return Promise.reject(new ConfigError('config save', 'the target was started without --config: there is no file to save to'));
     const doc = this.#doc;
     const text = `${JSON.stringify(doc, null, 2)}\n`;
-    const run = this.#chain.then(() => writeFileAtomic(path, text, { mode: CONFIG_FILE_MODE }));
+    const run = this.#chain.then(async () => {
+      if (!this.#cleaned) {
+        this.#cleaned = true;
+        await removeStaleTemporaries(path);
+      }
+      await writeFileAtomic(path, text, { mode: CONFIG_FILE_MODE });
+    });
     // A failed save must not wedge the later ones; its caller sees the failure.
     this.#chain = run.catch(() => {});
     return run.then(() => ({ path, clearSecrets: clearSecrets(doc) }));
@@ -208,4 +217,23 @@ export function clearSecrets(doc: ServerConfig): string[] {
     look(t.mutualChap, `targets[${i}].mutualChap`);
   });
   return out;
+}
+
+/**
+ * Removes the temporary files of saves that a crash interrupted (`.NAME.PID.N.tmp` beside the config,
+ * from another process): the config itself is whole, the old or the new one; these are only litter.
+ */
+async function removeStaleTemporaries(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = n.startsWith(prefix) ? /^(\d+)\.\d+\.tmp$/.exec(n.slice(prefix.length)) : null;
+    if (m !== null && Number(m[1]) !== process.pid) await fs.unlink(join(dir, n)).catch(() => {});
+  }
 }
