@@ -86,8 +86,8 @@ export class TargetMetrics {
 
     add('tsiscsi_lun_commands_total', 'SCSI commands answered with a status, by class (read, write, other)', 'counter',
       perLun((l, lb) => OP_CLASSES.map((op) => ({ labels: { ...lb, op }, value: l.commands[op] }))));
-    add('tsiscsi_lun_read_bytes_total', 'Data-In bytes sent to initiators', 'counter', perLun((l, labels) => [{ labels, value: l.bytesIn }]));
-    add('tsiscsi_lun_write_bytes_total', 'Data-Out bytes received from initiators', 'counter', perLun((l, labels) => [{ labels, value: l.bytesOut }]));
+    add('tsiscsi_lun_data_in_bytes_total', 'Data-In bytes sent to initiators (reads, and the data of other commands)', 'counter', perLun((l, labels) => [{ labels, value: l.bytesIn }]));
+    add('tsiscsi_lun_data_out_bytes_total', 'Data-Out bytes received from initiators (writes, and the data of other commands)', 'counter', perLun((l, labels) => [{ labels, value: l.bytesOut }]));
     add('tsiscsi_lun_latency_seconds', 'From a command admitted to its status sent, by class', 'histogram',
       perLun((l, lb) => OP_CLASSES.flatMap((op) => histogram('tsiscsi_lun_latency_seconds', { ...lb, op }, l.latency[op]))));
     add('tsiscsi_lun_errors_total', 'CHECK CONDITION answers, by sense key (SPC-4 4.5.6)', 'counter',
