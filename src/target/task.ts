@@ -56,7 +56,7 @@ export class TargetTask {
   #resolve: (() => void) | undefined;
   /** When the task arrived (clock ms), for timeouts. */
   readonly started: number;
-  /** When the task was admitted (performance.now() ms), set only while counters or a channel want latency. */
+  /** When the task was admitted (performance.now() ms, stats/clock.ts), set only while counters or a channel want latency. */
   t0 = 0;
 
   constructor(pdu: ScsiCommandPdu, lun: number | undefined, now: number) {

@@ -7,6 +7,7 @@ import { lunFromField } from '../../pdu/lun.js';
 import type { ScsiCommandPdu } from '../../pdu/types.js';
 import { ASC, SENSE_KEY } from '../../scsi/constants.js';
 import { commandEndChannel, commandStartChannel, type CommandStartMessage } from '../stats/channels.js';
+import { turnClockMs } from '../stats/clock.js';
 import { TargetTask } from '../task.js';
 import { checkCondition } from './data-in.js';
 import { gatherWrite, respond, run } from './lifecycle.js';
@@ -44,7 +45,7 @@ export function onCommand(st: FfpState, pdu: ScsiCommandPdu, bhs: Buffer): void 
   const task = new TargetTask(pdu, lunFromField(pdu.lun), st.host.clock.now());
   s.tasks.set(task.itt, task);
   s.stats.commands++;
-  if (st.host.stats !== undefined || commandEndChannel.hasSubscribers) task.t0 = performance.now();
+  if (st.host.stats !== undefined || commandEndChannel.hasSubscribers) task.t0 = turnClockMs();
   if (commandStartChannel.hasSubscribers) publishStart(st, task, pdu);
   if (task.immediate) st.immediateActive++;
   else s.active++;

@@ -8,6 +8,7 @@ import type { TaskManagementRequestPdu } from '../../pdu/types.js';
 import { STATUS } from '../../scsi/constants.js';
 import type { ScsiResponse } from '../../scsi/types.js';
 import { commandEndChannel, tmfChannel, type CommandEndMessage, type TmfMessage } from '../stats/channels.js';
+import { turnClockMs } from '../stats/clock.js';
 import { countCompletion } from '../stats/counters.js';
 import { tmfFunctionLabel } from '../stats/names.js';
 import type { TargetTask } from '../task.js';
@@ -19,7 +20,7 @@ export function countAnswered(st: FfpState, task: TargetTask, res: ScsiResponse)
   const publish = commandEndChannel.hasSubscribers;
   if (stats === undefined && !publish) return;
   // t0 is 0 only when a subscriber arrived while the command ran: no duration to report then.
-  const us = task.t0 === 0 ? 0 : (performance.now() - task.t0) * 1000;
+  const us = task.t0 === 0 ? 0 : (turnClockMs() - task.t0) * 1000;
   const bytesIn = res.data === undefined ? 0 : Math.min(res.data.length, task.readLength);
   const bytesOut = task.write ? task.received : 0;
   if (stats !== undefined) {
@@ -36,7 +37,7 @@ export function countAborted(st: FfpState, task: TargetTask): void {
     const lc = stats.luns[task.lun];
     if (lc !== undefined) lc.aborts++;
   }
-  if (commandEndChannel.hasSubscribers) publishEnd(st, task, undefined, undefined, 0, task.write ? task.received : 0, task.t0 === 0 ? 0 : performance.now() - task.t0);
+  if (commandEndChannel.hasSubscribers) publishEnd(st, task, undefined, undefined, 0, task.write ? task.received : 0, task.t0 === 0 ? 0 : turnClockMs() - task.t0);
 }
 
 function senseKeyOf(res: ScsiResponse): number | undefined {
