@@ -42,6 +42,7 @@ export {
   type AdminContext,
   type AdminRequest,
 } from './admin/commands.js';
+export type { Verb, VerbOutcome } from './admin/verb.js';
 export { ADMIN_LIMITS, AdminSocketError, startAdminSocket, type AdminSocket, type AdminSocketOptions } from './admin/socket.js';
 export { AdminClient, adminRequest } from './admin/client.js';
 export { ExportPolicy, ExportRefused } from './admin/paths.js';

@@ -43,9 +43,12 @@ export function parsePrometheus(text: string): { types: Map<string, string>; sam
       labels[l[1]!] = l[2]!;
       rest = rest.slice(l[0].length);
     }
+    // Values as Prometheus reads them (Go's strconv.ParseFloat): special values in any case, so
+    // prom-client's "Nan" for an empty event-loop histogram is valid.
     const v = m[3]!;
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : v === 'NaN' ? NaN : Number(v);
-    if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|Inf|NaN)$/.test(v) || (Number.isNaN(value) && v !== 'NaN')) throw new Error(`bad value, ${where}`);
+    const special = /^([-+]?)(inf|infinity|nan)$/i.exec(v);
+    if (special === null && !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v)) throw new Error(`bad value, ${where}`);
+    const value = special === null ? Number(v) : special[2]!.toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity;
     const family = [...types.keys()].find((f) => m[1] === f || (types.get(f) === 'histogram' && [`${f}_bucket`, `${f}_sum`, `${f}_count`].includes(m[1]!)));
     if (family === undefined) throw new Error(`sample without a TYPE, ${where}`);
     if (!helps.has(family)) throw new Error(`sample without a HELP, ${where}`);
