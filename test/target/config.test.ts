@@ -113,8 +113,16 @@ describe('config validation messages', () => {
       persist: true,
       metrics: { listen: '127.0.0.1:9100', tokenFile: '/etc/tsiscsi/token' },
       queueDepth: 64,
-      cluster: {},
+      cluster: { url: 'etcd://127.0.0.1:2379', gateway: 'gw1', leaseTtlS: 5, tls: { caFile: '/etc/tsiscsi/ca.pem' } },
     };
     expect(validateConfig(cfg)).toBe(cfg);
+  });
+  it('names the cluster setting that is wrong', () => {
+    const base = { targets: [{ iqn: IQN, luns: ['mem:1M'] }] };
+    expect(() => validateConfig({ ...base, cluster: { url: 'etcd://127.0.0.1:2379' } })).toThrow(/^cluster\.gateway: /);
+    expect(() => validateConfig({ ...base, cluster: { url: 'etcd://127.0.0.1:2379', gateway: 'gw1', leaseTtlS: 1 } })).toThrow('cluster.leaseTtlS: must be an integer number of seconds in 2..300');
+    expect(() => validateConfig({ ...base, cluster: { gateway: 'gw1' } })).toThrow(/^cluster\.endpoints: /);
+    expect(() => validateConfig({ ...base, cluster: { url: 'etcd://h:1', gateway: 'gw1', tls: { caFile: '/ca', certFile: '/c' } } })).toThrow('cluster.tls: certFile and keyFile go together');
+    expect(() => validateConfig({ ...base, cluster: { url: 'etcd://h:1', gateway: 'gw1', tsl: {} } })).toThrow('cluster.tsl: unknown setting');
   });
 });
