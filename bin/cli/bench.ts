@@ -50,7 +50,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       const so = sessionOptionsFromArgs(args, u);
       so.lockMode = args['lock-mode'];
       const bs = parseSize(args.bs);
-      const tty = process.stderr.isTTY === true && !args.json;
+      const tty = process.stderr.isTTY === true;
       const ac = new AbortController();
       const onSigint = (): void => ac.abort();
       process.once('SIGINT', onSigint);
@@ -74,7 +74,10 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
           signal: ac.signal,
           ...(tty && {
             onProgress: (p) =>
-              process.stderr.write(`\r\x1b[K[${p.elapsed.toFixed(0)}/${args.time}s] ${fmtIops(p.iops)} IOPS, ${p.mbps.toFixed(1)} MB/s${p.errors ? `, ${p.errors} errors` : ''}`),
+              // On the terminal only (stderr): the JSON or text result on stdout is unchanged.
+              process.stderr.write(
+                `\r\x1b[K[${p.elapsed.toFixed(0)}/${args.time}s] ${fmtIops(p.iops)} IOPS now, ${fmtIops(p.elapsed > 0 ? p.ios / p.elapsed : 0)} IOPS so far, ${p.mbps.toFixed(1)} MB/s${p.errors ? `, ${p.errors} errors` : ''}`,
+              ),
           }),
         });
       } finally {

@@ -18,8 +18,8 @@ export const dumpCommand: CommandModule<object, DumpArgs> = {
   builder: (y) =>
     y
       .positional('file', { type: 'string', default: '-', describe: "file with the byte stream, or '-' for stdin" })
-      .option('header-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C header digest' })
-      .option('data-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C data digest' })
+      .option('header-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C header digest (from the first PDU when the stream starts after login)' })
+      .option('data-digest', { type: 'boolean', default: false, describe: 'PDUs after login carry a CRC32C data digest (from the first PDU when the stream starts after login)' })
       .option('direction', {
         choices: ['initiator', 'target'] as const,
         describe: 'which side sent the bytes (default: guessed from the first PDU)',
@@ -27,7 +27,7 @@ export const dumpCommand: CommandModule<object, DumpArgs> = {
       .option('digests-from-start', {
         type: 'boolean',
         default: false,
-        describe: 'the stream starts after login: apply digests to the first PDU',
+        describe: 'apply digests from the first PDU even if it is a Login PDU (a stream that does not start with one needs no flag)',
       })
       .example('$0 dump capture.bin', 'decode a raw stream saved from a TCP connection')
       .example("tshark -r c.pcap -q -z follow,tcp,raw,0 | ... | $0 dump -", 'decode from stdin') as never,

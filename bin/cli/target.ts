@@ -8,16 +8,17 @@ import {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  RunningConfig,
   WorkerTarget,
   buildServer,
-  loadConfigFile,
   parseChapFlag,
-  startAdminSocket,
+  readConfigFile,
   validateConfig,
   type LunEventMode,
   type ServerConfig,
 } from '../../src/target/index.js';
 import { TsiscsiError } from '../../src/errors.js';
+import { startOps, wantsCounters, type Ops } from './target-ops.js';
 
 /** Shutdown budget (SIGTERM/SIGINT): logout grace, then aborted commands, then backends; well under 10 s in all. */
 const LOGOUT_GRACE_MS = 3000;
@@ -33,6 +34,8 @@ interface TargetArgs {
   allow: string[] | undefined;
   config: string | undefined;
   'admin-socket': string | undefined;
+  'admin-group': string | undefined;
+  metrics: string | undefined;
   'log-level': string;
   'queue-depth': number | undefined;
   workers: number | undefined;
@@ -64,7 +67,9 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       .option('mutual-chap', { type: 'string', describe: "the target's own USER:SECRET for mutual CHAP" })
       .option('allow', { type: 'string', array: true, describe: 'initiator IQN allowed in, repeatable (default: any)' })
       .option('config', { type: 'string', describe: 'JSON config file (several targets, LUNs, ACLs, CHAP); see README' })
-      .option('admin-socket', { type: 'string', describe: 'UNIX socket for `tsiscsi admin`' })
+      .option('admin-socket', { type: 'string', describe: 'UNIX socket for `tsiscsi admin` (created 0600, owner only)' })
+      .option('admin-group', { type: 'string', describe: 'let this group use the admin socket too (mode 0660)' })
+      .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on HOST:PORT/metrics (a bare PORT binds 127.0.0.1)' })
       .option('queue-depth', { type: 'number', describe: 'commands per session (MaxCmdSN window) [default: 128]' })
       .option('lun-events', {
         choices: ['both', 'unit-attention', 'async-event'] as const,
@@ -98,14 +103,26 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
   handler: async (args) => {
     const log = pino({ level: args['log-level'], base: undefined }, pino.destination(2));
     let cfg: ServerConfig;
+    let store: RunningConfig;
     const warnings: string[] = [];
     try {
       if (args.config !== undefined) {
         if (args.lun || args.iqn || args.chap || args['mutual-chap'] || args.allow) {
           throw new ConfigError('--config', 'give targets either in the config file or with --iqn/--lun/--chap/--allow, not both');
         }
-        cfg = loadConfigFile(args.config);
-        if (args.portal) cfg.portals = args.portal;
+        cfg = readConfigFile(args.config).cfg;
+        // What the command line sets over the file is in force, but never written back to it.
+        const overrides: Partial<ServerConfig> = {};
+        if (args.portal) overrides.portals = args.portal;
+        if (args['queue-depth'] !== undefined) overrides.queueDepth = args['queue-depth'];
+        if (args['admin-socket'] !== undefined) overrides.adminSocket = args['admin-socket'];
+        if (args['admin-group'] !== undefined) overrides.adminGroup = args['admin-group'];
+        if (args.metrics !== undefined) overrides.metrics = { ...cfg.metrics, listen: args.metrics };
+        if (args.workers !== undefined) overrides.workers = args.workers;
+        const cluster = clusterFromFlags(args, cfg, warnings);
+        if (cluster !== undefined) overrides.cluster = cluster as ServerConfig['cluster'];
+        store = new RunningConfig(cfg, { path: args.config, overrides });
+        cfg = validateConfig(store.running());
       } else {
         const target: ServerConfig['targets'][number] = { iqn: args.iqn ?? DEFAULT_TARGET_IQN, luns: args.lun ?? [DEFAULT_LUN_SPEC] };
         if (args.allow) target.allow = args.allow;
@@ -119,34 +136,42 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
           if (c.literal) warnings.push('the mutual CHAP secret is on the command line: prefer USER:@FILE or USER:env:NAME');
           target.mutualChap = c.account;
         }
-        cfg = validateConfig({ portals: args.portal ?? [DEFAULT_PORTAL], targets: [target] });
+        const cluster = clusterFromFlags(args, { targets: [target] }, warnings);
+        cfg = validateConfig({
+          ...(cluster !== undefined && { cluster }),
+          portals: args.portal ?? [DEFAULT_PORTAL],
+          targets: [target],
+          ...(args['queue-depth'] !== undefined && { queueDepth: args['queue-depth'] }),
+          ...(args['admin-socket'] !== undefined && { adminSocket: args['admin-socket'] }),
+          ...(args['admin-group'] !== undefined && { adminGroup: args['admin-group'] }),
+          ...(args.metrics !== undefined && { metrics: { listen: args.metrics } }),
+          ...(args.workers !== undefined && { workers: args.workers }),
+        });
+        store = new RunningConfig(cfg);
       }
-      if (args['queue-depth'] !== undefined) cfg.queueDepth = args['queue-depth'];
-      if (args['admin-socket'] !== undefined) cfg.adminSocket = args['admin-socket'];
-      if (args.workers !== undefined) cfg.workers = args.workers;
-      const cluster = clusterFromFlags(args, cfg, warnings);
-      if (cluster !== undefined) cfg = validateConfig({ ...cfg, cluster });
-      if ((cfg.workers ?? 0) > 0 && cfg.adminSocket !== undefined) {
-        throw new ConfigError('--workers', 'the admin socket is not available with worker threads');
+      if ((cfg.workers ?? 0) > 0 && (cfg.adminSocket !== undefined || cfg.metrics !== undefined)) {
+        throw new ConfigError('--workers', 'the admin socket and metrics are not available with worker threads');
       }
     } catch (e) {
       return fail(e);
     }
     if ((cfg.workers ?? 0) > 0) return runWorkers(cfg, log, warnings);
     let server;
+    let ops: Ops | undefined;
     try {
-      server = await buildServer(cfg, log, args['lun-events'] === undefined ? {} : { lunEvents: args['lun-events'] });
+      server = await buildServer(cfg, log, { counting: wantsCounters(cfg), ...(args['lun-events'] !== undefined && { lunEvents: args['lun-events'] }) });
       await server.listen();
+      ops = await startOps(server, cfg, store, log);
     } catch (e) {
       await server?.close({ graceMs: 0 });
       return fail(e);
     }
     for (const w of warnings) log.warn(w);
-    const admin = cfg.adminSocket !== undefined ? await startAdminSocket(server, cfg.adminSocket, log) : undefined;
     printHowToReach(server.bound, server.targets().map((t) => t.name), server.targets().some((t) => t.chap.length > 0));
     let stopping = false;
-    // Seed 000 order: stop accepting (listeners, admin socket), ask initiators to log out, wait a bounded
-    // time for their I/O, close what is left, flush and close the backends, exit. A second signal exits at once.
+    // Disable what brings new work before what delivers it: stop accepting (listeners, admin socket), ask
+    // initiators to log out, wait a bounded time for their I/O, close what is left, flush and close the
+    // backends, exit. A second signal exits at once.
     const stop = async (signal: string) => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting without waiting');
@@ -154,7 +179,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       }
       stopping = true;
       log.info({ signal }, 'stopping: asking initiators to log out');
-      await admin?.close();
+      await ops?.close();
       const summary = await server.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
       if (!summary.clean) log.error({ problems: summary.problems }, 'stopped, but not cleanly');
       process.exit(summary.clean ? 0 : 1);

@@ -1,14 +1,12 @@
-// A JSON document kept in a file beside a medium (`PATH.NAME.json`), replaced atomically: write a
-// temporary file, fdatasync it, rename it over the old one, then fsync the directory so the rename
-// itself survives a power loss (the POSIX recipe; rename(2) is atomic within one file system).
+// A JSON document kept in a file beside a medium (`PATH.NAME.json`), replaced atomically
+// (util/atomic-file.ts: temporary file, fdatasync, rename, directory fsync).
 
 import { readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { syncDir, writeFileAtomic } from '../util/atomic-file.js';
 import { BackendError } from './errors.js';
 import type { SidecarStore } from './types.js';
-
-let seq = 0;
 
 /** A {@link SidecarStore} in the file `path`. Saves are serialised: the last one wins. */
 export class JsonSidecar implements SidecarStore {
@@ -56,38 +54,7 @@ export class JsonSidecar implements SidecarStore {
     return run;
   }
 
-  async #write(text: string): Promise<void> {
-    const dir = dirname(this.location);
-    const tmp = join(dir, `.${basename(this.location)}.${process.pid}.${++seq}.tmp`);
-    const fh = await fs.open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await fs.rename(tmp, this.location);
-    } catch (e) {
-      await fs.unlink(tmp).catch(() => {});
-      throw e;
-    }
-    await syncDir(dir);
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  let dh: fs.FileHandle;
-  try {
-    dh = await fs.open(dir, 'r');
-  } catch {
-    return; // some platforms cannot open a directory; the rename is still atomic
-  }
-  try {
-    await dh.sync();
-  } catch {
-    // fsync of a directory is refused on some file systems (EINVAL); nothing more can be done.
-  } finally {
-    await dh.close();
+  #write(text: string): Promise<void> {
+    return writeFileAtomic(this.location, text);
   }
 }

@@ -46,6 +46,10 @@ export interface ConnectionHost {
   attach(conn: TargetConnection, ffp: FullFeatureConnection): void;
   /** The connection closed. */
   detach(conn: TargetConnection, opts: { logout: boolean }): void;
+  /** Whether the engine keeps counters (metrics or the admin socket are on). */
+  readonly counting: boolean;
+  /** A login ended without a session: refused with a Login Response `status`, or dropped (undefined). */
+  loginFailed(conn: TargetConnection, status: number | undefined, reason: string): void;
 }
 
 let nextConnectionId = 1;
@@ -90,7 +94,10 @@ export class TargetConnection {
     socket.on('error', (err) => this.#log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => void this.close('peer closed the connection'));
     socket.on('end', () => void this.close('peer ended the connection'));
-    this.#loginTimer = server.clock.setTimeout(() => void this.close('login timed out'), server.options.loginTimeout);
+    this.#loginTimer = server.clock.setTimeout(() => {
+      server.loginFailed(this, undefined, 'login timed out');
+      void this.close('login timed out');
+    }, server.options.loginTimeout);
     this.#log.debug('connection accepted');
   }
 
@@ -177,10 +184,12 @@ export class TargetConnection {
         if (this.#session !== undefined && step.pdus.some(isFinal)) this.#enterFfp();
         return;
       case 'refuse':
+        this.#server.loginFailed(this, (step.pdu.statusClass << 8) | step.pdu.statusDetail, step.reason);
         this.#writer.send(step.pdu);
         this.#writer.flushNow();
         return void this.close(`login refused: ${step.reason}`, { linger: true });
       case 'drop':
+        this.#server.loginFailed(this, undefined, step.reason);
         return void this.close(step.reason);
       case 'complete':
         this.#done = step.done;
@@ -200,6 +209,7 @@ export class TargetConnection {
   #established(done: LoginDone, result: Establishment): void {
     if (this.#state !== 'establishing') return;
     if ('refuse' in result) {
+      this.#server.loginFailed(this, (result.refuse.statusClass << 8) | result.refuse.statusDetail, result.reason);
       this.#writer.send(result.refuse);
       this.#writer.flushNow();
       return void this.close(result.reason, { linger: true });
@@ -240,6 +250,8 @@ export class TargetConnection {
         clock: this.#server.clock,
         log: this.#log,
         congested: () => this.#writer.congested,
+        stats: node !== undefined && this.#server.counting ? node.counters : undefined,
+        targetName: session.targetName,
       },
       {
         cid: params.cid,

@@ -1,23 +1,10 @@
 // What the target server reports to its listeners: sessions up and down, LUN changes, task management,
 // backend failures, and its own stopping; with the session summary the admin socket lists too.
 
+import type { SessionInfo } from './session-info.js';
 import type { TargetNodeEvent } from './target-node.js';
 
-/** A summary of one session, for logs and the admin socket. */
-export interface SessionInfo {
-  id: number;
-  tsih: number;
-  type: 'Normal' | 'Discovery';
-  initiatorName: string;
-  isid: string;
-  targetName: string | undefined;
-  peer: string;
-  commands: number;
-  readBytes: number;
-  writeBytes: number;
-  outstanding: number;
-  createdAt: string;
-}
+export type { SessionInfo } from './session-info.js';
 
 /** What the server reports: session up/down, LUN changes, task management, backend failures. */
 export type TargetEvent =

@@ -13,17 +13,44 @@ export {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  ServerConfigSchema,
   buildServer,
+  configJsonSchema,
   loadConfigFile,
+  lunEntries,
+  metricsListenText,
   parseChapFlag,
   parsePortal,
+  readConfigFile,
   resolveSecret,
   validateConfig,
   type ChapAccountConfig,
+  type LunEntryConfig,
+  type MetricsConfig,
   type SecretSource,
   type ServerConfig,
   type TargetConfig,
 } from './config.js';
-export { runAdmin, startAdminSocket, type AdminAnswer, type AdminRequest } from './admin.js';
-export { adminRequest } from './admin-client.js';
+export { RunningConfig, CONFIG_FILE_MODE, specWithSize, type ConfigChange, type SaveResult } from './config/store.js';
+export {
+  ADMIN_COMMANDS,
+  AdminError,
+  adminCommandMutates,
+  runAdmin,
+  type AdminAnswer,
+  type AdminCommandName,
+  type AdminContext,
+  type AdminRequest,
+} from './admin/commands.js';
+export type { Verb, VerbOutcome } from './admin/verb.js';
+export { ADMIN_LIMITS, AdminSocketError, startAdminSocket, type AdminSocket, type AdminSocketOptions } from './admin/socket.js';
+export { AdminClient, adminRequest } from './admin/client.js';
+export { ExportPolicy, ExportRefused } from './admin/paths.js';
+export { peerCredentials, type PeerCredentials } from './admin/peer.js';
+export { CHANNEL_NAMES, type CommandEndMessage, type CommandStartMessage, type LoginFailedMessage, type SessionDownMessage, type SessionUpMessage, type TmfMessage } from './stats/channels.js';
+export { LATENCY_BUCKETS, bucketUpperUs, latencyBucket } from './stats/counters.js';
+export { mergeSnapshots, type LatencySnapshot, type LunSnapshot, type SessionSnapshot, type StatsSnapshot, type TargetSnapshot } from './stats/snapshot.js';
+export { TargetMetrics } from './stats/metrics.js';
+export { quantileUs, ratesBetween, type LunRate, type Percentiles, type RatesFrame, type SessionRate } from './stats/rates.js';
+export { METRICS_LIMITS, startMetricsServer, type MetricsServer, type MetricsServerOptions } from './stats/metrics-server.js';
 export { WorkerTarget } from './workers.js';

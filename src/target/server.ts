@@ -21,6 +21,9 @@ import { SessionRegistry } from './session-registry.js';
 import { askLogout, shutdown, type CloseSummary, type ShutdownOptions } from './shutdown.js';
 import type { TargetNode, ChapAccount, LunEventMode } from './target-node.js';
 import type { SendTargetsEntry, TextConnection } from './text.js';
+import { loginFailedChannel, sessionDownChannel, sessionUpChannel, type LoginFailedMessage } from './stats/channels.js';
+import { loginFailureLabel } from './stats/names.js';
+import { targetSnapshot, type StatsSnapshot } from './stats/snapshot.js';
 import { TaskManager } from './tmf.js';
 
 /** How a server is built: its portals, limits, timers, negotiation policy and discovery CHAP. */
@@ -45,6 +48,11 @@ export interface TargetServerOptions {
   discoveryChap?: { accounts: ChapAccount[]; mutual?: ChapAccount };
   /** How LUN inventory and capacity changes reach initiators, for every target (see {@link LunEventMode}). */
   lunEvents?: LunEventMode;
+  /**
+   * Keep per-LUN and per-session command counters (latency included) for {@link TargetServer.stats}, the
+   * metrics endpoint and `admin top`. Off by default: the command path then pays one field read.
+   */
+  counting?: boolean;
   clock?: Clock;
   /**
    * Runs once the server has stopped serving (connections ended, backends flushed and closed): a
@@ -77,6 +85,8 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
   readonly #policy: Partial<NegotiationPolicy>;
   readonly #discoveryChap: TargetServerOptions['discoveryChap'];
   readonly #targets = new Map<string, TargetNode>();
+  /** Targets being removed: already out of discovery and closed to logins. */
+  readonly #removing = new Set<string>();
   readonly #servers: Server[] = [];
   readonly #connections = new Set<TargetConnection>();
   readonly #registry: SessionRegistry;
@@ -93,6 +103,10 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
   readonly discoveryTmf: TaskManager;
   /** Addresses actually bound, once listening. */
   bound: Portal[] = [];
+  /** Whether the engine keeps command counters (see {@link TargetServerOptions.counting}). */
+  readonly counting: boolean;
+  /** Logins refused or dropped, by reason label (never a name the peer sent). */
+  readonly #loginFailures = new Map<string, number>();
 
   constructor(opts: TargetServerOptions) {
     super(TARGET_EVENT_TYPES);
@@ -107,6 +121,7 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       });
     });
     this.clock = opts.clock ?? realClock;
+    this.counting = opts.counting ?? false;
     this.#portals = opts.portals;
     this.#policy = opts.policy ?? {};
     this.#discoveryChap = opts.discoveryChap;
@@ -131,9 +146,49 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       queueDepth: this.options.queueDepth,
       target: (name) => this.#targets.get(name),
       closing: () => this.#closing,
-      emit: (e) => this.#events.emit(e),
+      emit: (e) => this.#sessionEvent(e),
       log: this.log,
     });
+  }
+
+  /** A session came up or went down: counted, published on its channel, and reported. */
+  #sessionEvent(e: TargetEvent): void {
+    if (e.type === 'session-up') {
+      if (e.session.targetName !== undefined) {
+        const node = this.#targets.get(e.session.targetName);
+        if (node !== undefined) node.counters.logins++;
+      }
+      if (sessionUpChannel.hasSubscribers) sessionUpChannel.publish({ session: e.session });
+    } else if (e.type === 'session-down' && sessionDownChannel.hasSubscribers) {
+      sessionDownChannel.publish({ session: e.session, reason: e.reason, logout: e.logout });
+    }
+    this.#events.emit(e);
+  }
+
+  /** A login ended without a session (see {@link ConnectionHost.loginFailed}). */
+  loginFailed(conn: TargetConnection, status: number | undefined, reason: string): void {
+    const label = loginFailureLabel(status, reason === 'login timed out');
+    this.#loginFailures.set(label, (this.#loginFailures.get(label) ?? 0) + 1);
+    if (loginFailedChannel.hasSubscribers) {
+      const m: LoginFailedMessage = { reason: label, status, peer: `${conn.socket.remoteAddress}:${conn.socket.remotePort}` };
+      loginFailedChannel.publish(m);
+    }
+  }
+
+  /**
+   * A snapshot of every target's counters and state (JSON-safe): what the admin socket's `stats`
+   * answers and the metrics endpoint publishes. Command counters move only with `counting` on.
+   */
+  stats(): StatsSnapshot {
+    const peers = new Map<number, string>();
+    for (const s of this.#registry.sessions()) peers.set(s.id, s.peer);
+    return {
+      at: Date.now(),
+      counting: this.counting,
+      connections: this.#connections.size,
+      loginFailures: Object.fromEntries(this.#loginFailures),
+      targets: [...this.#targets.values()].map((t) => targetSnapshot(t, (id) => peers.get(id) ?? '')),
+    };
   }
 
   /** Adds a target: the server routes its events and can drop its connections (TARGET COLD RESET). */
@@ -146,6 +201,30 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       // Linger, so the TMF response queued just before reaches the initiator.
       for (const [s, c] of this.#registry.live()) if (s.targetName === node.name) void c.close(reason, { linger: true });
     };
+  }
+
+  /**
+   * Removes a target: it leaves discovery and refuses logins at once; its initiators are asked to log
+   * out (RFC 7143 §11.9.1) and given `graceMs` to do so, their connections then closed; its LUNs are
+   * removed (what is in flight answered, backends closed). Resolves false when there is no such target.
+   */
+  async removeTarget(name: string, opts: { graceMs?: number } = {}): Promise<boolean> {
+    const node = this.#targets.get(name);
+    if (node === undefined || this.#removing.has(name)) return false;
+    // Out of discovery and closed to logins now; kept in the map until its sessions are gone, so that
+    // their ends reach the node (I_T nexus loss, reservations released).
+    this.#removing.add(name);
+    try {
+      const conns = [...this.#registry.live()].filter(([s]) => s.targetName === name).map(([, c]) => c);
+      await askLogout(conns, opts.graceMs ?? 2000);
+      await Promise.all(conns.map((c) => c.close('target removed by the administrator')));
+      for (const lun of node.device.luns()) await node.removeLun(lun);
+    } finally {
+      this.#targets.delete(name);
+      this.#removing.delete(name);
+    }
+    this.log.info({ target: name }, 'target removed');
+    return true;
   }
 
   /** How LUN inventory and capacity changes reach initiators (every target); see {@link LunEventMode}. */
@@ -171,9 +250,9 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
     return this.#targets.get(name);
   }
 
-  /** Every target of this server. */
+  /** Every target of this server (those being removed left out). */
   targets(): TargetNode[] {
-    return [...this.#targets.values()];
+    return [...this.#targets.values()].filter((t) => !this.#removing.has(t.name));
   }
 
   /** Starts listening on every portal; resolves with the addresses bound (port 0 picks one). */
@@ -220,7 +299,7 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       const d = this.#discoveryChap;
       return { auth: d === undefined ? { methods: ['None'] } : { methods: ['CHAP'], chap: chapOptions(d.accounts, d.mutual, false) }, policy: this.#policy };
     }
-    const node = this.#targets.get(ctx.targetName!);
+    const node = this.#removing.has(ctx.targetName!) ? undefined : this.#targets.get(ctx.targetName!);
     if (node === undefined) throw new LoginRefusal(LoginStatus.NotFound, `no target named ${ctx.targetName}`);
     if (!node.allows(ctx.initiatorName!)) {
       throw new LoginRefusal(LoginStatus.AuthorizationFailure, `${ctx.initiatorName} is not allowed on ${node.name}`);
@@ -247,7 +326,8 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
 
   /** SendTargets answer (RFC 7143 Appendix C), filtered by the initiator's ACL. */
   sendTargets(conn: TargetConnection, text: TextConnection, value: string): SendTargetsEntry[] {
-    return sendTargetsAnswer(this.#targets, text.session, value, portalAddresses(this.bound, conn.socket.localAddress, this.options.tpgt));
+    const targets = this.#removing.size === 0 ? this.#targets : new Map([...this.#targets].filter(([n]) => !this.#removing.has(n)));
+    return sendTargetsAnswer(targets, text.session, value, portalAddresses(this.bound, conn.socket.localAddress, this.options.tpgt));
   }
 
   /** Sessions for the admin socket. */

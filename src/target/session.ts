@@ -4,6 +4,7 @@
 import type { SessionParams } from '../login/keys.js';
 import { snAdd } from '../util/serial.js';
 import type { ItNexus } from '../scsi/types.js';
+import { SessionCounters } from './stats/counters.js';
 import type { TargetTask } from './task.js';
 
 /** SessionType (RFC 7143 §13.21): a discovery session carries only Text and Logout. */
@@ -70,6 +71,8 @@ export class TargetSession {
   closed = false;
   /** Counters for the admin socket. */
   readonly stats = { commands: 0, readBytes: 0, writeBytes: 0, errors: 0 };
+  /** Counters of completed commands (latency included), kept while the server keeps counters. */
+  readonly counters = new SessionCounters();
 
   constructor(init: TargetSessionInit) {
     this.tsih = init.tsih;

@@ -12,6 +12,7 @@ import { buildFixedSense } from '../scsi/sense.js';
 import type { ChapSecret } from '../login/chap.js';
 import type { FullFeatureConnection } from './ffp/index.js';
 import type { TargetSession } from './session.js';
+import { TargetCounters } from './stats/counters.js';
 import { TaskManager, type TaskManagementNotice, type TmfScope } from './tmf.js';
 
 /**
@@ -72,14 +73,18 @@ export class TargetNode {
   readonly name: string;
   readonly alias: string | undefined;
   readonly device: ScsiTargetDevice;
-  readonly allow: ReadonlySet<string>;
-  readonly chap: readonly ChapAccount[];
-  readonly mutualChap: ChapAccount | undefined;
+  /** InitiatorNames allowed in (empty: any); changed at runtime by the admin socket. */
+  readonly allow: Set<string>;
+  /** Initiator CHAP accounts (CHAP required when any); read at each login, so changes apply to the next one. */
+  chap: readonly ChapAccount[];
+  mutualChap: ChapAccount | undefined;
   readonly allowShortSecrets: boolean;
   readonly sessions = new Set<TargetSession>();
   /** Live full feature connections, by session. */
   readonly connections = new Map<TargetSession, FullFeatureConnection>();
   readonly tmf: TaskManager;
+  /** Counters of this target's LUNs, task management and logins (kept while the server keeps counters). */
+  readonly counters = new TargetCounters();
   readonly #log: Logger;
   #lunEvents: LunEventMode = 'both';
   /** Set by the server: drops every connection of this target. */
@@ -171,6 +176,7 @@ export class TargetNode {
    */
   addLun(lun: number, backend: BlockBackend, opts: LunOptions = {}): LogicalUnit {
     const lu = this.device.add(lun, backend, opts);
+    this.counters.addLun(lun);
     this.#log.info({ target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize, kind: backend.kind }, 'LUN added');
     this.#announce(lun, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
     this.emit({ type: 'lun-added', target: this.name, lun, blocks: backend.blocks, blockSize: backend.blockSize });
@@ -190,6 +196,7 @@ export class TargetNode {
     // The LUN is out of the inventory as soon as remove() started: tell the initiators now, not after the flush.
     this.#announce(lun, ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
     await removed;
+    this.counters.removeLun(lun);
     this.#log.info({ target: this.name, lun }, 'LUN removed');
     this.emit({ type: 'lun-removed', target: this.name, lun });
     return true;

@@ -54,8 +54,10 @@ export class TargetTask {
   outstandingR2T = 0;
   #finished: Promise<void> | undefined;
   #resolve: (() => void) | undefined;
-  /** When the task arrived (clock ms), for latency counters and timeouts. */
+  /** When the task arrived (clock ms), for timeouts. */
   readonly started: number;
+  /** When the task was admitted (performance.now() ms, stats/clock.ts), set only while counters or a channel want latency. */
+  t0 = 0;
 
   constructor(pdu: ScsiCommandPdu, lun: number | undefined, now: number) {
     this.abort = takeController();

@@ -16,7 +16,11 @@ export interface DumpOptions {
   dataDigest?: boolean;
   /** Which side sent the bytes; guessed from the first opcode when omitted. */
   direction?: Direction;
-  /** Turn digests on only after the login phase ends (as on a real connection). Default true. */
+  /**
+   * Turn digests on only after the login phase ends (as on a real connection). Default true. A stream
+   * whose first PDU is not a Login PDU started after login (a capture cut in full feature phase): its
+   * digests apply from that first PDU either way.
+   */
   digestsAfterLogin?: boolean;
   decodeText?: TextKeyDecoder;
 }
@@ -36,6 +40,8 @@ export class StreamDumper {
   readonly #opts: DumpOptions;
   #direction: Direction | undefined;
   #inLogin = true;
+  /** Whether the first byte (the first PDU's opcode) has been seen. */
+  #started = false;
   /** PDUs seen so far. */
   pdus = 0;
   /** Errors reported so far. */
@@ -62,6 +68,16 @@ export class StreamDumper {
 
   /** Feeds the next bytes of the stream (any split). */
   push(chunk: Buffer): void {
+    if (!this.#started && chunk.length > 0) {
+      this.#started = true;
+      // RFC 7143 §13.1: digests start right after login. A stream that does not open with a Login PDU
+      // was cut after it, so whatever digests the connection negotiated are already on.
+      const opcode = chunk[0]! & 0x3f;
+      if (this.#inLogin && opcode !== Opcode.LoginRequest && opcode !== Opcode.LoginResponse) {
+        this.#inLogin = false;
+        this.#framer.setDigests(!!this.#opts.headerDigest, !!this.#opts.dataDigest);
+      }
+    }
     this.#framer.push(chunk);
   }
 

@@ -68,6 +68,28 @@ describe('tsiscsi dump', () => {
     expect(r.lines.at(-1)).toMatchObject({ code: 'ERR_HEADER_DIGEST' });
   });
 
+  it('applies the digests from the first PDU of a stream that starts after login (RFC 7143 §13.1)', () => {
+    const d = { header: true, data: true };
+    const cut = Buffer.concat([encodePduToBuffer(read10, d), encodePduToBuffer(write, d), encodePduToBuffer(read10, d)]);
+    const r = dump(['--header-digest', '--data-digest', '-'], cut);
+    expect(r.lines.filter((l) => 'error' in l)).toEqual([]);
+    expect(r.status).toBe(0);
+    expect(r.lines.map((l) => l.name)).toEqual(['SCSI Command', 'SCSI Command', 'SCSI Command']);
+    expect(r.lines[1]).toMatchObject({ itt: 2, expectedDataTransferLength: 512 });
+  });
+
+  it('decodes a real digest-carrying capture cut after its login', () => {
+    const wire = readFileSync(fixture('linux-crc32c.i2t.bin'));
+    const all = dump(['--header-digest', '--data-digest', '-'], wire).lines;
+    // Where the full feature phase starts: after the Login Requests, which carry no digest (BHS, AHS, padded data).
+    const firstFfp = all.findIndex((l) => l.name !== 'Login Request');
+    const skip = all.slice(0, firstFfp).reduce((n, l) => n + 48 + 4 * (l.totalAHSLength as number) + Math.ceil((l.dataSegmentLength as number) / 4) * 4, 0);
+    const r = dump(['--header-digest', '--data-digest', '-'], wire.subarray(skip));
+    expect(r.status).toBe(0);
+    expect(r.lines.filter((l) => 'error' in l)).toEqual([]);
+    expect(r.lines).toHaveLength(all.length - firstFfp);
+  });
+
   it('reports a stream that ends inside a PDU', () => {
     const r = dump(['-'], encodePduToBuffer(read10).subarray(0, 30));
     expect(r.status).toBe(1);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildServer, type ServerConfig } from '../../src/target/config.js';
-import type { TargetServer } from '../../src/target/server.js';
+import type { TargetServer, TargetServerOptions } from '../../src/target/server.js';
 import { freePort, waitForPort } from './peers.js';
 
 export const CLI = new URL('../../bin/tsiscsi', import.meta.url).pathname;
@@ -23,7 +23,7 @@ export interface RunningTarget {
 
 /** An in-process target. `luns` specs may use `{dir}` for a fresh temp directory. */
 export async function startTarget(
-  opts: { iqn?: string; luns?: string[]; config?: Partial<ServerConfig>; target?: Partial<ServerConfig['targets'][number]> } = {},
+  opts: { iqn?: string; luns?: string[]; config?: Partial<ServerConfig>; target?: Partial<ServerConfig['targets'][number]>; server?: Partial<TargetServerOptions> } = {},
 ): Promise<RunningTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-test-'));
   const iqn = opts.iqn ?? 'iqn.2026-11.io.tsiscsi.test:disk';
@@ -32,6 +32,7 @@ export async function startTarget(
   const server = await buildServer(
     { portals: ['127.0.0.1:0'], targets: [{ iqn, luns, ...opts.target }], ...opts.config },
     pino({ level }, pino.destination(2)),
+    opts.server ?? {},
   );
   const [bound] = await server.listen();
   return {

@@ -6,6 +6,8 @@ import { RESERVED_TAG, RejectReason } from '../../pdu/constants.js';
 import { lunFromField } from '../../pdu/lun.js';
 import type { ScsiCommandPdu } from '../../pdu/types.js';
 import { ASC, SENSE_KEY } from '../../scsi/constants.js';
+import { commandEndChannel, commandStartChannel, type CommandStartMessage } from '../stats/channels.js';
+import { turnClockMs } from '../stats/clock.js';
 import { TargetTask } from '../task.js';
 import { checkCondition } from './data-in.js';
 import { gatherWrite, respond, run } from './lifecycle.js';
@@ -43,6 +45,8 @@ export function onCommand(st: FfpState, pdu: ScsiCommandPdu, bhs: Buffer): void 
   const task = new TargetTask(pdu, lunFromField(pdu.lun), st.host.clock.now());
   s.tasks.set(task.itt, task);
   s.stats.commands++;
+  if (st.host.stats !== undefined || commandEndChannel.hasSubscribers) task.t0 = turnClockMs();
+  if (commandStartChannel.hasSubscribers) publishStart(st, task, pdu);
   if (task.immediate) st.immediateActive++;
   else s.active++;
 
@@ -69,4 +73,17 @@ export function onCommand(st: FfpState, pdu: ScsiCommandPdu, bhs: Buffer): void 
     return;
   }
   run(st, task);
+}
+
+function publishStart(st: FfpState, task: TargetTask, pdu: ScsiCommandPdu): void {
+  const m: CommandStartMessage = {
+    target: st.host.targetName ?? '',
+    sessionId: st.session.id,
+    itt: task.itt,
+    cmdSN: pdu.cmdSN,
+    lun: task.lun,
+    cdb: task.cdb,
+    expectedLength: task.edtl,
+  };
+  commandStartChannel.publish(m);
 }

@@ -12,6 +12,7 @@ import type { TargetTask } from '../task.js';
 import type { TextConnection } from '../text.js';
 import type { TmfConnection } from '../tmf.js';
 import { onCommand } from './command.js';
+import { countTmf } from './counting.js';
 import type { FfpHost, FfpOptions } from './host.js';
 import { abandon, abortAll, onDataOut, startWaiting } from './lifecycle.js';
 import { armPing, disarmPing, onNopOut } from './liveness.js';
@@ -164,6 +165,7 @@ export class FullFeatureConnection implements TmfConnection, TextConnection {
     st.host.tmf.handle(this, pdu).then(
       (r) => {
         if (st.stopped) return;
+        countTmf(st, pdu, r.response);
         st.host.send({
           opcode: Opcode.TaskManagementResponse,
           response: r.response,

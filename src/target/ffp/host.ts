@@ -6,6 +6,7 @@ import type { TargetPdu } from '../../pdu/types.js';
 import type { ConnectionParams } from '../../login/keys.js';
 import type { Clock } from '../../util/clock.js';
 import type { ScsiCommand, ScsiResponse } from '../../scsi/types.js';
+import type { TargetCounters } from '../stats/counters.js';
 import type { TextResponder } from '../text.js';
 import type { TmfHandler } from '../tmf.js';
 
@@ -27,6 +28,10 @@ export interface FfpHost {
   log: Logger;
   /** True while the socket holds more than its high-water mark (the peer reads slower than we send). */
   congested?: () => boolean;
+  /** The target's counters, when the server keeps them (metrics or the admin socket are on). */
+  stats?: TargetCounters | undefined;
+  /** The target's name, for diagnostics channel messages (undefined in a discovery session). */
+  targetName?: string | undefined;
 }
 
 /** How one engine is built: its first StatSN, the negotiated connection values and its memory limits. */

@@ -7,6 +7,7 @@ import type { DataOutPdu } from '../../pdu/types.js';
 import { ASC, SENSE_KEY } from '../../scsi/constants.js';
 import type { ScsiCommand, ScsiResponse } from '../../scsi/types.js';
 import type { TargetTask } from '../task.js';
+import { countAborted, countAnswered } from './counting.js';
 import { checkCondition, sendAnswer } from './data-in.js';
 import { acceptDataOut, dataComplete, dataOutFailure, issueR2Ts } from './data-out.js';
 import { leaveWaiting, mayStart, mayStartNow, readFinished, readStarted } from './read-budget.js';
@@ -109,6 +110,7 @@ export function respond(st: FfpState, task: TargetTask, res: ScsiResponse): void
   }
   releaseSlot(st, task);
   sendAnswer(st, task, res);
+  countAnswered(st, task, res);
   finishTask(st, task);
 }
 
@@ -125,6 +127,7 @@ function releaseSlot(st: FfpState, task: TargetTask): void {
 /** Ends the task: its slot, read budget, R2Ts and write buffer go back, and what waited for them moves. */
 export function finishTask(st: FfpState, task: TargetTask): void {
   if (task.state === 'done') return;
+  if (task.aborted) countAborted(st, task);
   releaseSlot(st, task);
   if (readFinished(st, task)) startWaiting(st);
   st.r2t.retireTask(task.itt);
