@@ -8,14 +8,20 @@ import {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  MAX_WORKERS,
   WorkerTarget,
   buildServer,
   loadConfigFile,
   parseChapFlag,
+  resolveWorkers,
+  runAdmin,
   startAdminSocket,
   validateConfig,
+  type AdminExecutor,
+  type CloseSummary,
   type LunEventMode,
   type ServerConfig,
+  type ShutdownOptions,
 } from '../../src/target/index.js';
 import { TsiscsiError } from '../../src/errors.js';
 
@@ -35,7 +41,7 @@ interface TargetArgs {
   'admin-socket': string | undefined;
   'log-level': string;
   'queue-depth': number | undefined;
-  workers: number | undefined;
+  workers: string | undefined;
   'lun-events': LunEventMode | undefined;
 }
 
@@ -64,8 +70,9 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
           'how initiators hear of a LUN added, removed or resized: a unit attention (SPC-4) and an iSCSI SCSI Async Event, only one of them, or only the event (for initiators that mishandle unit attentions) [default: both]',
       })
       .option('workers', {
-        type: 'number',
-        describe: 'run connections on N worker threads, each owning whole targets (see bench/README.md for what it buys)',
+        type: 'string',
+        describe:
+          'serve the targets from N worker processes, each owning whole targets and their connections; 0: all in this process; auto: by the core count (see README) [default: auto]',
       })
       .option('log-level', {
         type: 'string',
@@ -81,6 +88,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
     const log = pino({ level: args['log-level'], base: undefined }, pino.destination(2));
     let cfg: ServerConfig;
     const warnings: string[] = [];
+    let workers: number;
     try {
       if (args.config !== undefined) {
         if (args.lun || args.iqn || args.chap || args['mutual-chap'] || args.allow) {
@@ -105,65 +113,102 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
       }
       if (args['queue-depth'] !== undefined) cfg.queueDepth = args['queue-depth'];
       if (args['admin-socket'] !== undefined) cfg.adminSocket = args['admin-socket'];
-      if (args.workers !== undefined) cfg.workers = args.workers;
-      if ((cfg.workers ?? 0) > 0 && cfg.adminSocket !== undefined) {
-        throw new ConfigError('--workers', 'the admin socket is not available with worker threads');
-      }
+      if (args.workers !== undefined) cfg.workers = parseWorkersFlag(args.workers);
+      workers = resolveWorkers(cfg.workers, cfg.targets.length);
     } catch (e) {
       return fail(e);
     }
-    if ((cfg.workers ?? 0) > 0) return runWorkers(cfg, log, warnings);
-    let server;
+    const lunEvents = args['lun-events'];
+    let target: Served;
     try {
-      server = await buildServer(cfg, log, args['lun-events'] === undefined ? {} : { lunEvents: args['lun-events'] });
-      await server.listen();
+      target = workers > 0 ? await startWithWorkers(cfg, workers, log, lunEvents, (reason) => void stop('worker', reason)) : await startSingle(cfg, log, lunEvents);
     } catch (e) {
-      await server?.close({ graceMs: 0 });
       return fail(e);
     }
     for (const w of warnings) log.warn(w);
-    const admin = cfg.adminSocket !== undefined ? await startAdminSocket(server, cfg.adminSocket, log) : undefined;
-    printHowToReach(server.bound, server.targets().map((t) => t.name), server.targets().some((t) => t.chap.length > 0));
+    let admin: { close(): Promise<void> } | undefined;
+    try {
+      admin = cfg.adminSocket !== undefined ? await startAdminSocket(target.admin, cfg.adminSocket, log) : undefined;
+    } catch (e) {
+      await target.close({ graceMs: 0 });
+      return fail(e);
+    }
+    printHowToReach(target.bound, target.names, cfg.targets.some((t) => t.chap !== undefined));
     let stopping = false;
-    // Seed 000 order: stop accepting (listeners, admin socket), ask initiators to log out, wait a bounded
-    // time for their I/O, close what is left, flush and close the backends, exit. A second signal exits at once.
-    const stop = async (signal: string) => {
+    // Stop accepting (listeners, admin socket), ask initiators to log out, wait a bounded time for their
+    // I/O, close what is left, flush and close the backends, exit; with workers, every process at once.
+    // A second signal exits at once. A worker that keeps dying stops the target the same way, exit 1.
+    async function stop(signal: string, fatal?: string): Promise<void> {
       if (stopping) {
+        if (fatal !== undefined) return;
         log.warn({ signal }, 'second signal: exiting without waiting');
+        target.kill();
         process.exit(1);
       }
       stopping = true;
-      log.info({ signal }, 'stopping: asking initiators to log out');
+      log.info({ signal, ...(fatal !== undefined && { reason: fatal }) }, 'stopping: asking initiators to log out');
       await admin?.close();
-      const summary = await server.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
+      const summary = await target.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
       if (!summary.clean) log.error({ problems: summary.problems }, 'stopped, but not cleanly');
-      process.exit(summary.clean ? 0 : 1);
-    };
+      process.exit(summary.clean && fatal === undefined ? 0 : 1);
+    }
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
   },
 };
 
-async function runWorkers(cfg: ServerConfig, log: Logger, warnings: string[]): Promise<void> {
-  const wt = new WorkerTarget(cfg, cfg.workers!, log);
+/** What the command serves, one process or several, seen alike by the shutdown and the admin socket. */
+interface Served {
+  bound: { host: string; port: number }[];
+  names: string[];
+  admin: AdminExecutor;
+  close(opts: ShutdownOptions): Promise<CloseSummary>;
+  kill(): void;
+}
+
+async function startSingle(cfg: ServerConfig, log: Logger, lunEvents: LunEventMode | undefined): Promise<Served> {
+  let server;
   try {
-    await wt.start();
+    server = await buildServer(cfg, log, lunEvents === undefined ? {} : { lunEvents });
+    await server.listen();
   } catch (e) {
-    await wt.close(0);
-    return fail(e);
+    await server?.close({ graceMs: 0 });
+    throw e;
   }
-  for (const w of warnings) log.warn(w);
-  printHowToReach(wt.bound, wt.targetNames(), cfg.targets.some((t) => t.chap !== undefined));
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: asking initiators to log out');
-    await wt.close(5000);
-    process.exit(0);
+  const s = server;
+  return {
+    bound: s.bound,
+    names: s.targets().map((t) => t.name),
+    admin: (req) => runAdmin(s, req),
+    close: (opts) => s.close(opts),
+    kill: () => {},
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function startWithWorkers(
+  cfg: ServerConfig,
+  workers: number,
+  log: Logger,
+  lunEvents: LunEventMode | undefined,
+  onFatal: (reason: string) => void,
+): Promise<Served> {
+  const wt = new WorkerTarget(cfg, workers, log, { onFatal, ...(lunEvents !== undefined && { lunEvents }) });
+  await wt.start();
+  return {
+    bound: wt.bound,
+    names: wt.targetNames(),
+    admin: (req) => wt.admin(req),
+    close: (opts) => wt.close(opts),
+    kill: () => wt.kill(),
+  };
+}
+
+/** `--workers N|auto`. */
+function parseWorkersFlag(text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > MAX_WORKERS) throw new ConfigError('--workers', `"${text}" is not auto or a whole number in 0..${MAX_WORKERS}`);
+  return n;
 }
 
 function fail(e: unknown): void {

@@ -94,7 +94,16 @@ function name2targets(server: TargetServer, name: string | undefined) {
   return [t];
 }
 
-export async function startAdminSocket(server: TargetServer, path: string, log: Logger): Promise<{ close(): Promise<void> }> {
+/**
+ * Serves the admin socket at `path` for `server`, or for an executor that runs each request (a target
+ * with workers routes them to its processes: workers/admin-routing.ts).
+ */
+export async function startAdminSocket(
+  server: TargetServer | ((req: AdminRequest) => Promise<AdminAnswer>),
+  path: string,
+  log: Logger,
+): Promise<{ close(): Promise<void> }> {
+  const run = typeof server === 'function' ? server : (req: AdminRequest) => runAdmin(server, req);
   // A stale socket file from a crashed run would make listen fail.
   rmSync(path, { force: true });
   const clients = new Set<Socket>();
@@ -120,7 +129,7 @@ export async function startAdminSocket(server: TargetServer, path: string, log: 
           sock.write(JSON.stringify({ ok: false, error: 'not JSON' }) + '\n');
           continue;
         }
-        void runAdmin(server, req).then((a) => {
+        void run(req).then((a) => {
           log.info({ admin: req.cmd, ok: a.ok }, 'admin request');
           if (!sock.destroyed) sock.write(JSON.stringify(a) + '\n');
         });

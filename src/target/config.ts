@@ -11,13 +11,15 @@ import type { BlockBackend } from '../backend/types.js';
 import { TsiscsiError } from '../errors.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import { iscsiNameProblem } from '../login/keys.js';
-import { TargetNode, type ChapAccount } from './target-node.js';
+import { TargetNode, type ChapAccount, type TargetNodeOptions } from './target-node.js';
 import type { Portal } from './portal.js';
 import { TargetServer, type TargetServerOptions } from './server.js';
 
 export const DEFAULT_TARGET_IQN = 'iqn.2026-11.io.tsiscsi:target0';
 export const DEFAULT_LUN_SPEC = './tsiscsi-data/lun0.img,size=1G';
 export const DEFAULT_PORTAL = '127.0.0.1:3260';
+/** The most worker processes a target runs (`workers`). */
+export const MAX_WORKERS = 256;
 
 /** A configuration problem: names the setting and what is wrong with it. */
 export class ConfigError extends TsiscsiError {
@@ -68,8 +70,11 @@ export interface ServerConfig {
   maxOutstandingR2T?: number;
   immediateData?: boolean;
   initialR2T?: boolean;
-  /** Run connections on this many worker threads (targets are spread over them); 0 or absent: none. */
-  workers?: number;
+  /**
+   * Worker processes, each serving its share of the targets on sockets of its own (workers/): 0 serves
+   * everything in this process; `'auto'` (the default) picks from the core count (`resolveWorkers` in workers/auto.ts).
+   */
+  workers?: number | 'auto';
 }
 
 /** Parses HOST:PORT (IPv6 as [addr]:port); the port defaults to 3260. */
@@ -192,7 +197,9 @@ export function validateConfig(raw: unknown): ServerConfig {
   checkInt(c.firstBurstLength, 'firstBurstLength', 512, 0xffffff);
   checkInt(c.maxRecvDataSegmentLength, 'maxRecvDataSegmentLength', 512, 0xffffff);
   checkInt(c.maxOutstandingR2T, 'maxOutstandingR2T', 1, 65535);
-  checkInt(c.workers, 'workers', 0, 64);
+  if (c.workers !== undefined && c.workers !== 'auto' && (typeof c.workers !== 'number' || !Number.isInteger(c.workers) || c.workers < 0 || c.workers > MAX_WORKERS)) {
+    throw new ConfigError('workers', `must be "auto" or an integer in 0..${MAX_WORKERS}`);
+  }
   return c as unknown as ServerConfig;
 }
 
@@ -212,12 +219,16 @@ export function loadConfigFile(path: string): ServerConfig {
   return validateConfig(raw);
 }
 
-/** Opens every backend and builds the server (not yet listening). Backends are closed on failure. */
+/**
+ * Opens every backend and builds the server (not yet listening). Backends are closed on failure. With
+ * `serve`, only the targets at those indexes are served (their LUNs opened); the others are known for
+ * SendTargets only (see {@link TargetNodeOptions.discoveryOnly}).
+ */
 export async function buildServer(
   cfg: ServerConfig,
   log: Logger,
   extra: Partial<TargetServerOptions> = {},
-  opts: { openLunsOf?: ReadonlySet<number> } = {},
+  opts: { serve?: ReadonlySet<number> } = {},
 ): Promise<TargetServer> {
   const portals = (cfg.portals ?? [DEFAULT_PORTAL]).map((p, i) => parsePortal(p, `portals[${i}]`));
   const policy: TargetServerOptions['policy'] = {};
@@ -252,14 +263,13 @@ export async function buildServer(
         ...(t.mutualChap !== undefined && { mutualChap: account(t.mutualChap, `targets[${i}].mutualChap`, allowShort) }),
         allowShortSecrets: allowShort,
         log,
+        // A target that another process serves (workers/) is known here by name and ACL, for SendTargets.
+        ...(opts.serve !== undefined && !opts.serve.has(i) && { discoveryOnly: true }),
       });
       if (node.mutualChap !== undefined && node.chap.length === 0) {
         throw new ConfigError(`targets[${i}].mutualChap`, 'mutual CHAP needs --chap (the initiator authenticates first)');
       }
-      // A worker thread opens only the LUNs of its own targets; the others it knows by name and ACL,
-      // for discovery (workers.ts).
-      const openLuns = opts.openLunsOf === undefined || opts.openLunsOf.has(i);
-      for (const [lun, spec] of openLuns ? t.luns.entries() : []) {
+      for (const [lun, spec] of node.discoveryOnly ? [] : t.luns.entries()) {
         const parsed = parseLunSpec(spec);
         if (parsed.kind === 'file' && parsed.path !== undefined && parsed.size !== undefined) {
           await mkdir(dirname(parsed.path), { recursive: true });

@@ -1,5 +1,5 @@
 // The target's public surface: the server and its targets, the configuration loader, the admin socket
-// (server and client), the worker-thread launcher, and the types they take and report. The CLI reaches
+// (server and client), the launcher of a target with worker processes, and the types they take and report. The CLI reaches
 // the target only through here (the bin-uses-the-public-api layer rule).
 
 export { TargetServer, type ResolvedServerOptions, type TargetServerOptions } from './server.js';
@@ -13,6 +13,7 @@ export {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  MAX_WORKERS,
   buildServer,
   loadConfigFile,
   parseChapFlag,
@@ -26,4 +27,7 @@ export {
 } from './config.js';
 export { runAdmin, startAdminSocket, type AdminAnswer, type AdminRequest } from './admin.js';
 export { adminRequest } from './admin-client.js';
-export { WorkerTarget } from './workers.js';
+export { WorkerTarget, type WorkerTargetOptions } from './workers/pool.js';
+export { resolveWorkers, AUTO_MIN_CORES } from './workers/auto.js';
+export type { AdminExecutor } from './workers/admin-routing.js';
+export type { WorkerCalls, WorkerCallName } from './workers/messages.js';
