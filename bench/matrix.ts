@@ -7,7 +7,8 @@
 //   npm run bench:matrix -- [--full] [--time S] [--repeats N] [--targets a,b] [--initiators a,b]
 //                           [--workloads a,b] [--qd 1,8,32] [--sessions 1,4]
 //   npm run bench:matrix -- --scale N [--sessions K,...] [--workers W,...] [--time S] [--repeats R]
-//                           [--qd 32] [--targets tgtd,istgt,tsiscsi,tsiscsi-wW]   (scale mode: scale.ts)
+//                           [--qd 32] [--targets tgtd,istgt,tsiscsi,tsiscsi-wW,tsiscsi-k] [--compare-cli PATH]
+//                           (scale mode: scale.ts)
 
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -310,6 +311,7 @@ if (arg('--scale') !== undefined) {
     ...(arg('--targets') !== undefined && { kinds: arg('--targets')!.split(',') }),
     lunMiB: Number(arg('--lun-mib') ?? 1024),
     cli: CLI,
+    ...(arg('--compare-cli') !== undefined && { compareCli: arg('--compare-cli')! }),
     results: RESULTS,
   });
 } else {

@@ -7,7 +7,9 @@
 // over the run, divided by the IOs done.
 //
 //   npm run bench:matrix -- --scale 2 [--sessions 2,4] [--workers 2] [--time 5] [--repeats 5] [--qd 32]
-//                           [--targets tgtd,istgt,tsiscsi,tsiscsi-w2]
+//                           [--targets tgtd,istgt,tsiscsi,tsiscsi-w2,tsiscsi-k] [--compare-cli PATH]
+// (tsiscsi-k, only when named: N independent single-process targets, each on its own port;
+// --compare-cli: another build's bin/tsiscsi with the same --workers, as compare-wW.)
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,12 +33,15 @@ export interface ScaleOptions {
   kinds?: string[];
   lunMiB: number;
   cli: string;
+  /** Another build's bin/tsiscsi, run with the same --workers counts (`compare-wW`), to compare builds in one run. */
+  compareCli?: string;
   results: string;
 }
 
 interface Server {
   kind: string;
-  pid: number;
+  /** The server's processes (their threads and children count too). */
+  pids: number[];
   /** The iscsi:// URL of target k (0-based). */
   url(k: number): string;
   stop(): Promise<void>;
@@ -83,9 +88,9 @@ function family(pid: number): number[] {
   return out;
 }
 
-/** CPU ticks of the process and its descendants, read once per process (before and after a run). */
-function cpuTicks(pid: number): Map<number, number> {
-  return new Map(family(pid).map((p) => [p, ticksOf(p)]));
+/** CPU ticks of the processes and their descendants, read once per process (before and after a run). */
+function cpuTicks(pids: number[]): Map<number, number> {
+  return new Map(pids.flatMap(family).map((p) => [p, ticksOf(p)]));
 }
 
 function ticksBetween(before: Map<number, number>, after: Map<number, number>): number {
@@ -121,7 +126,7 @@ async function startTgtd(luns: string[]): Promise<Server> {
     adm('--op', 'new', '--mode', 'logicalunit', '--tid', String(k + 1), '--lun', '1', '-b', f);
     adm('--op', 'bind', '--mode', 'target', '--tid', String(k + 1), '-I', 'ALL');
   });
-  return { kind: 'tgtd', pid: p.pid!, url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:tg${k}/1`, stop: () => killed(p) };
+  return { kind: 'tgtd', pids: [p.pid!], url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:tg${k}/1`, stop: () => killed(p) };
 }
 
 async function startIstgt(dir: string, luns: string[]): Promise<Server> {
@@ -141,17 +146,38 @@ async function startIstgt(dir: string, luns: string[]): Promise<Server> {
   );
   const p = spawnLogged('istgt', ['-c', join(d, 'istgt.conf'), '-D']);
   await waitForPort(port, 20_000);
-  return { kind: 'istgt', pid: p.pid!, url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:is${k}/0`, stop: () => killed(p) };
+  return { kind: 'istgt', pids: [p.pid!], url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:is${k}/0`, stop: () => killed(p) };
 }
 
-async function startTsiscsi(cli: string, dir: string, luns: string[], workers: number): Promise<Server> {
+async function startTsiscsi(cli: string, dir: string, luns: string[], workers: number, label = 'tsiscsi'): Promise<Server> {
   const port = await freePort();
   const cfg = join(dir, `ts-${workers}.json`);
   writeFileSync(cfg, JSON.stringify({ portals: [`127.0.0.1:${port}`], queueDepth: 128, targets: luns.map((f, k) => ({ iqn: `iqn.2026-12.scale:ts${k}`, luns: [f] })) }));
   const p = spawnLogged(process.execPath, [cli, 'target', '--config', cfg, '--log-level', 'warn', '--workers', String(workers)]);
   await waitForPort(port, 30_000);
-  const kind = workers === 0 ? 'tsiscsi' : `tsiscsi-w${workers}`;
-  return { kind, pid: p.pid!, url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:ts${k}/0`, stop: () => killed(p) };
+  const kind = workers === 0 ? label : `${label}-w${workers}`;
+  return { kind, pids: [p.pid!], url: (k) => `iscsi://127.0.0.1:${port}/iqn.2026-12.scale:ts${k}/0`, stop: () => killed(p) };
+}
+
+/**
+ * N independent single-process tsiscsi targets, one target each on a port of its own: the most that
+ * "each core owns its sockets" can give (no routing at all), and the steady state of login redirection.
+ */
+async function startIndependent(cli: string, dir: string, luns: string[]): Promise<Server> {
+  const each = await Promise.all(
+    luns.map((f, k) => {
+      mkdirSync(join(dir, `k${k}`), { recursive: true });
+      return startTsiscsi(cli, join(dir, `k${k}`), [f], 0);
+    }),
+  );
+  return {
+    kind: 'tsiscsi-k',
+    pids: each.flatMap((s) => s.pids),
+    url: (k) => each[k]!.url(0),
+    stop: async () => {
+      for (const s of each) await s.stop();
+    },
+  };
 }
 
 /** K iscsi-perf sessions at once against `server`; IOPS summed, CPU of the server's processes per IO. */
@@ -171,9 +197,9 @@ async function measure(server: Server, K: number, N: number, o: ScaleOptions, se
         else resolve(Number(m[1]));
       });
     });
-  const before = cpuTicks(server.pid);
+  const before = cpuTicks(server.pids);
   const iops = (await Promise.all(Array.from({ length: K }, (_, k) => one(k)))).reduce((a, b) => a + b, 0);
-  const ticks = ticksBetween(before, cpuTicks(server.pid));
+  const ticks = ticksBetween(before, cpuTicks(server.pids));
   const cpuSeconds = ticks / CLK_TCK;
   return { iops, cores: cpuSeconds / seconds, usPerIo: iops > 0 ? (cpuSeconds * 1e6) / (iops * seconds) : 0 };
 }
@@ -199,6 +225,8 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     if (want('istgt')) servers.push(await startIstgt(dir, lunsFor('is')));
     if (want('tsiscsi')) servers.push(await startTsiscsi(o.cli, dir, lunsFor('ts'), 0));
     for (const w of o.workers) if (want(`tsiscsi-w${w}`)) servers.push(await startTsiscsi(o.cli, dir, lunsFor(`w${w}-`), w));
+    if (o.kinds?.includes('tsiscsi-k') === true) servers.push(await startIndependent(o.cli, dir, lunsFor('k')));
+    if (o.compareCli !== undefined) for (const w of o.workers) servers.push(await startTsiscsi(o.compareCli, dir, lunsFor(`c${w}-`), w, 'compare'));
     // Warm-up: every target of every server read briefly (page cache, JIT, sessions' first allocations).
     for (const s of servers) await measure(s, N, N, o, 2).catch(() => undefined);
     const samples = new Map<string, Sample[]>();
@@ -260,7 +288,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     if (errors.length > 0) console.log(`errors:\n  ${errors.join('\n  ')}`);
     mkdirSync(o.results, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const out = { date: new Date().toISOString(), options: { ...o, cli: undefined, results: undefined }, load: { before: loadBefore, after: loadAfter }, rows, ratios, errors };
+    const out = { date: new Date().toISOString(), options: { ...o, cli: undefined, results: undefined, compareCli: o.compareCli === undefined ? undefined : 'another build' }, load: { before: loadBefore, after: loadAfter }, rows, ratios, errors };
     writeFileSync(join(o.results, `scale-${stamp}.json`), JSON.stringify(out, null, 2));
     console.log(`\nwritten: bench/results/scale-${stamp}.json`);
   } finally {
