@@ -24,6 +24,8 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** Microseconds of CLOCK_MONOTONIC, as process.hrtime in any process of this machine. */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -149,15 +151,22 @@ function top(p: CpuProfile, n: number): { self: [string, number][]; total: [stri
   return { self: pct(self), total: pct(total) };
 }
 
-/** Where one thread's time went: the share of idle, program (native code outside JS), GC, and the top JS functions. */
-function summary(p: CpuProfile, n: number): { ms: number; idle: number; program: number; gc: number; top: [string, number][] } {
+/**
+ * Where one thread's time went within [from, to] (µs of CLOCK_MONOTONIC: the I/O run, not the start-up):
+ * the share of idle, program (native code outside JS), GC, and the top JS functions.
+ */
+function summary(p: CpuProfile, n: number, from: number, to: number): { ms: number; idle: number; program: number; gc: number; top: [string, number][] } {
   const byId = new Map(p.nodes.map((x) => [x.id, x]));
   let sum = 0;
   const self = new Map<string, number>();
-  for (const [id, t] of selfTimes(p)) {
-    sum += t;
-    const name = frameName(byId.get(id)!);
-    self.set(name, (self.get(name) ?? 0) + t);
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (t < from || t > to) continue;
+    sum += dt;
+    const name = frameName(byId.get(p.samples[i]!)!);
+    self.set(name, (self.get(name) ?? 0) + dt);
   }
   const share = (k: string) => Math.round(((self.get(k) ?? 0) / sum) * 1000) / 10;
   const top = [...self.entries()]
@@ -193,7 +202,9 @@ async function profileWorkers(workers: number): Promise<void> {
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       p.on('close', () => resolve(Number([...out.matchAll(/iops average (\d+)/g)].at(-1)?.[1] ?? 0)));
     });
+  const from = Number(process.hrtime.bigint() / 1000n);
   const iops = (await Promise.all(Array.from({ length: workers }, (_, k) => perf(k)))).reduce((a, b) => a + b, 0);
+  const to = Number(process.hrtime.bigint() / 1000n);
   target.kill('SIGINT');
   await new Promise((r) => target.once('exit', r));
   // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: the main thread of the main process is thread 0 of its pid.
@@ -207,9 +218,9 @@ async function profileWorkers(workers: number): Promise<void> {
   const out: Record<string, ReturnType<typeof summary>> = {};
   for (const f of files.sort((a, b) => who(a).localeCompare(who(b)))) {
     const p = JSON.parse(readFileSync(join(profDir, f), 'utf8')) as CpuProfile;
-    const s = summary(p, 8);
+    const s = summary(p, 8, from, to);
     out[who(f)] = s;
-    console.log(`\n${who(f)}: ${s.ms} ms profiled, idle ${s.idle}%, busy ${(100 - s.idle).toFixed(1)}% (program ${s.program}%, GC ${s.gc}%); top self time:`);
+    console.log(`\n${who(f)}: ${s.ms} ms profiled during the I/O, idle ${s.idle}%, busy ${(100 - s.idle).toFixed(1)}% (program ${s.program}%, GC ${s.gc}%); top self time:`);
     for (const [k, v] of s.top) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
     if (who(f) === 'main thread') {
       mkdirSync(RESULTS, { recursive: true });

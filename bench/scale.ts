@@ -53,7 +53,14 @@ interface Sample {
   cores: number;
 }
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+/** Clock ticks per second of /proc's CPU times (100 on Linux unless getconf says otherwise). */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 /** utime + stime (clock ticks) of one process (all its threads) from /proc/PID/stat; 0 once it is gone. */
 function ticksOf(pid: number): number {

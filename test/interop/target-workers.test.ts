@@ -130,6 +130,8 @@ describe.skipIf(interopDisabled)('target with worker processes', () => {
     const onB = before.find((s) => s.targetName === B);
     expect(onB).toBeDefined();
     expect(before.some((s) => s.targetName === A)).toBe(true);
+    // Each process numbers its sessions apart: id mod (workers + 1) is the worker's slot.
+    for (const s of before) if (s.targetName !== undefined) expect(s.id % 3).toBe(s.targetName === B ? 2 : 1);
     const mark = logLines(t).length;
     expect(await admin(sock, 'session', 'drop', String(onB!.id), '--grace', '200')).toMatchObject({ id: onB!.id, dropped: true });
     // Asked to log out first, the initiator does ('logged out'); else it is closed by force.

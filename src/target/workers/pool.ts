@@ -73,13 +73,12 @@ export class WorkerTarget {
    */
   async start(): Promise<Portal[]> {
     const portals = (this.#cfg.portals ?? [DEFAULT_PORTAL]).map((p, i) => parsePortal(p, `portals[${i}]`));
-    const slots = this.#n + 1;
     try {
       // The local server knows every target (SendTargets, ACLs) and serves none of them.
       this.#local = await buildServer(
         this.#cfg,
         this.#log,
-        { sessionIds: sessionIdsOf(0, slots, 0), ...(this.#opts.lunEvents !== undefined && { lunEvents: this.#opts.lunEvents }) },
+        { sessionIds: sessionIdsOf(0, this.#n, 0), ...(this.#opts.lunEvents !== undefined && { lunEvents: this.#opts.lunEvents }) },
         { serve: new Set() },
       );
       // Listen first: the workers' SendTargets answers need the bound addresses (port 0 picks one).

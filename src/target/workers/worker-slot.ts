@@ -94,7 +94,10 @@ export class WorkerSlot {
         if (!this.#ready) reject(new Error(`worker ${this.slot} exited (${signal ?? `code ${code}`}) before it was ready`));
         this.#exited(child, code, signal);
       });
-      child.on('error', (err) => this.#log.error({ worker: this.slot, err }, 'worker process error'));
+      child.on('error', (err) => {
+        this.#log.error({ worker: this.slot, err }, 'worker process error');
+        if (!this.#ready) reject(err);
+      });
     });
     child.send({ type: 'init', init } satisfies ToWorker);
     return started;
