@@ -7,8 +7,9 @@
 //
 // With `--workers N`: N targets (memory LUNs), `--workers N`, N iscsi-perf sessions at once (one per
 // target); every process (or thread) of the target is profiled and summed up apart: busy and idle time,
-// garbage collection, the top functions. `--cli PATH` profiles another build's bin/tsiscsi (to compare
-// with an older one). The main process's profile is written to results/.
+// garbage collection, the top functions, during the I/O only. `--cli PATH` profiles another build's
+// bin/tsiscsi (to compare with an older one). The main thread's profile is written to
+// results/main-thread-LABEL-wN.cpuprofile (`--label`, default this-build or other-build).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -224,7 +225,7 @@ async function profileWorkers(workers: number): Promise<void> {
     for (const [k, v] of s.top) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
     if (who(f) === 'main thread') {
       mkdirSync(RESULTS, { recursive: true });
-      writeFileSync(join(RESULTS, `main-thread-${cli === CLI ? 'workers' : 'other-build'}-${workers}.cpuprofile`), JSON.stringify(p));
+      writeFileSync(join(RESULTS, `main-thread-${arg('--label', cli === CLI ? 'this-build' : 'other-build')}-w${workers}.cpuprofile`), JSON.stringify(p));
     }
   }
   mkdirSync(RESULTS, { recursive: true });

@@ -80,7 +80,10 @@ export class WorkerSlot {
           this.#ready = true;
           this.#started = true;
           this.#log.info({ worker: this.slot, pid: child.pid, targets: this.#init.serve.map((i) => this.#init.config.targets[i]!.iqn) }, 'worker started');
-          for (const w of this.#waiting) this.#hand(w);
+          for (const w of this.#waiting) {
+            clearTimeout(w.timer);
+            this.#send(w.socket, w.first);
+          }
           this.#waiting.clear();
           resolve();
         } else if (m.type === 'failed') {
@@ -106,25 +109,27 @@ export class WorkerSlot {
   /** Hands a connection (and the bytes read from it first) to the worker, or queues it until the worker is ready. */
   hand(socket: Socket, first: Buffer): void {
     if (this.#stopping) return void socket.destroy();
-    const w: Waiting = { socket, first, timer: undefined as unknown as NodeJS.Timeout };
-    if (this.#ready) return this.#hand(w);
-    w.timer = setTimeout(() => {
-      this.#waiting.delete(w);
-      this.#log.warn({ worker: this.slot, peer: socket.remoteAddress }, 'connection closed: its worker did not become ready in time');
-      socket.destroy();
-    }, this.#waitMs);
+    if (this.#ready) return this.#send(socket, first);
+    const w: Waiting = {
+      socket,
+      first,
+      timer: setTimeout(() => {
+        this.#waiting.delete(w);
+        this.#log.warn({ worker: this.slot, peer: socket.remoteAddress }, 'connection closed: its worker did not become ready in time');
+        socket.destroy();
+      }, this.#waitMs),
+    };
     this.#waiting.add(w);
   }
 
-  #hand(w: Waiting): void {
-    clearTimeout(w.timer);
+  #send(socket: Socket, first: Buffer): void {
     const child = this.#child;
-    if (child === undefined || !child.connected) return void w.socket.destroy();
+    if (child === undefined || !child.connected) return void socket.destroy();
     // The socket's handle goes with the message; the main process's copy is closed once it is sent.
-    child.send({ type: 'connection', first: w.first } satisfies ToWorker, w.socket, {}, (err) => {
+    child.send({ type: 'connection', first } satisfies ToWorker, socket, {}, (err) => {
       if (err !== null && err !== undefined) {
         this.#log.warn({ worker: this.slot, err: err.message }, 'could not hand a connection to its worker');
-        w.socket.destroy();
+        socket.destroy();
       }
     });
   }
@@ -171,11 +176,7 @@ export class WorkerSlot {
     this.#log.error({ worker: this.slot, pid: child.pid, code, signal, targets, crashes: this.#crashes.length }, 'worker died: its sessions are lost');
     if (this.#crashes.length >= CRASH_LIMIT) {
       const reason = `worker ${this.slot} (${targets.join(', ')}) died ${this.#crashes.length} times within ${CRASH_WINDOW_MS / 1000} s`;
-      for (const w of this.#waiting) {
-        clearTimeout(w.timer);
-        w.socket.destroy();
-      }
-      this.#waiting.clear();
+      this.#dropWaiting();
       this.#events.fatal(reason);
       return;
     }
@@ -192,11 +193,7 @@ export class WorkerSlot {
    */
   async stop(opts: ShutdownOptions, boundMs: number): Promise<CloseSummary> {
     this.#stopping = true;
-    for (const w of this.#waiting) {
-      clearTimeout(w.timer);
-      w.socket.destroy();
-    }
-    this.#waiting.clear();
+    this.#dropWaiting();
     const child = this.#child;
     if (child === undefined) return { clean: true, loggedOut: 0, forced: 0, problems: [] };
     const exited = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
@@ -222,6 +219,16 @@ export class WorkerSlot {
   /** Kills the worker at once (a second signal, or a start-up that failed elsewhere). */
   kill(): void {
     this.#stopping = true;
+    this.#dropWaiting();
     this.#child?.kill('SIGKILL');
+  }
+
+  /** Closes the connections waiting for a worker that will not serve them. */
+  #dropWaiting(): void {
+    for (const w of this.#waiting) {
+      clearTimeout(w.timer);
+      w.socket.destroy();
+    }
+    this.#waiting.clear();
   }
 }
