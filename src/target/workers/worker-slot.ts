@@ -11,6 +11,7 @@ import type { FromWorker, ToWorker, WorkerCallName, WorkerCalls, WorkerInit } fr
 
 /** A worker that dies this many times within {@link CRASH_WINDOW_MS} is not restarted again: fatal. */
 export const CRASH_LIMIT = 3;
+/** The window over which a worker's deaths are counted (see {@link CRASH_LIMIT}). */
 export const CRASH_WINDOW_MS = 60_000;
 /** Wait before a restart, times the number of recent crashes (a crash loop does not spin). */
 const RESTART_DELAY_MS = 250;
