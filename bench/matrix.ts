@@ -1,4 +1,4 @@
-// The performance matrix (issue 8): targets {tsiscsi file LUN, tsiscsi memory LUN, tgtd, istgt} x
+// The performance matrix: targets {tsiscsi file LUN, tsiscsi memory LUN, tgtd, istgt} x
 // initiators {tsiscsi bench, iscsi-perf} x workloads x queue depths x sessions, plus the bare-Node TCP
 // ceiling, in one run. Runs alternate between targets (A B C D A B C D ...) so the machine's drift hits
 // all of them alike; each cell reports the median and range of its runs and ratios against tgtd and

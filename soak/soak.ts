@@ -1,4 +1,4 @@
-// The soak (issue 9): `npm run soak -- --minutes N [--sessions 16] [--seed S]`. A `tsiscsi target` child
+// The soak: `npm run soak -- --minutes N [--sessions 16] [--seed S]`. A `tsiscsi target` child
 // process serves a file LUN; many library sessions write and read checksummed blocks, each in its own
 // LBA range (so what a block may hold is known exactly), while commands are aborted (ABORT TASK through
 // AbortSignal), LUNs reset and sessions dropped and reconnected at random.
