@@ -1,5 +1,5 @@
 // tsiscsi's initiator against libiscsi's iscsi-perf on the same tgtd, side by side, in alternating runs,
-// with medians and ratios (the acceptance figures of issue 5):
+// with medians and ratios (how close the initiator comes to libiscsi's own tool, same target, same run):
 //   A: iscsi-perf -m 32 -b 8 -r                      (libiscsi, 4 KiB random read, 32 in flight)
 //   B: tsiscsi bench --rw randread --bs 4k --qd 32   (one submitter)
 //   C: tsiscsi bench ... --jobs 4 --qd 8             (four submitters sharing the session)

@@ -1,4 +1,4 @@
-// The performance matrix (issue 8): targets {tsiscsi file LUN, tsiscsi memory LUN, tgtd, istgt} x
+// The performance matrix: targets {tsiscsi file LUN, tsiscsi memory LUN, tgtd, istgt} x
 // initiators {tsiscsi bench, iscsi-perf} x workloads x queue depths x sessions, plus the bare-Node TCP
 // ceiling, in one run. Runs alternate between targets (A B C D A B C D ...) so the machine's drift hits
 // all of them alike; each cell reports the median and range of its runs and ratios against tgtd and
@@ -6,6 +6,9 @@
 //
 //   npm run bench:matrix -- [--full] [--time S] [--repeats N] [--targets a,b] [--initiators a,b]
 //                           [--workloads a,b] [--qd 1,8,32] [--sessions 1,4]
+//   npm run bench:matrix -- --scale N [--sessions K,...] [--workers W,...] [--time S] [--repeats R]
+//                           [--qd 32] [--targets tgtd,istgt,tsiscsi,tsiscsi-wW,tsiscsi-k] [--compare-cli PATH]
+//                           (scale mode: scale.ts)
 
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startIstgt, startTgtd, waitForPort } from '../test/interop/peers.js';
 import { measureCeiling } from './ceiling.js';
+import { runScale } from './scale.js';
 
 type TargetKind = 'tsiscsi-file' | 'tsiscsi-mem' | 'tsiscsi-workers' | 'tgtd' | 'istgt';
 type InitiatorKind = 'iscsi-perf' | 'tsiscsi';
@@ -79,8 +83,8 @@ function prefilled(dir: string): string {
 async function startTsiscsi(kind: 'tsiscsi-file' | 'tsiscsi-mem' | 'tsiscsi-workers', file: string): Promise<RunningTarget> {
   const port = await freePort();
   const lun = kind === 'tsiscsi-mem' ? `mem:${LUN_MIB}M` : file;
-  // tsiscsi-workers: the same file LUN with its connections on a worker thread (--workers 1).
-  const extra = kind === 'tsiscsi-workers' ? ['--workers', '1'] : [];
+  // tsiscsi-workers: the same file LUN served by one worker process (--workers 1); the others in one process.
+  const extra = ['--workers', kind === 'tsiscsi-workers' ? '1' : '0'];
   const p = spawn(CLI, ['target', '--portal', `127.0.0.1:${port}`, '--lun', lun, '--log-level', 'warn', '--queue-depth', '256', ...extra], { stdio: 'ignore' });
   await waitForPort(port, 30_000);
   return {
@@ -294,4 +298,22 @@ async function main(): Promise<void> {
   console.log(`\nwritten: bench/results/matrix-${stamp}.json, bench/results/matrix-latest.svg`);
 }
 
-await main();
+if (arg('--scale') !== undefined) {
+  const n = Number(arg('--scale'));
+  if (!Number.isInteger(n) || n < 1) throw new RangeError('--scale N: N targets, a positive integer');
+  await runScale({
+    targets: n,
+    sessions: list('--sessions', [n], Number),
+    workers: list('--workers', [n], Number),
+    seconds,
+    repeats,
+    qd: list('--qd', [32], Number)[0]!,
+    ...(arg('--targets') !== undefined && { kinds: arg('--targets')!.split(',') }),
+    lunMiB: Number(arg('--lun-mib') ?? 1024),
+    cli: CLI,
+    ...(arg('--compare-cli') !== undefined && { compareCli: arg('--compare-cli')! }),
+    results: RESULTS,
+  });
+} else {
+  await main();
+}

@@ -4,6 +4,12 @@
 //
 //   npm run build && node dist/bench/profile.js [--lun mem:1G | --lun PATH] [--time 8] [--qd 32] [--bs 8]
 //   (a file LUN is created and filled for you when --lun is not given)
+//
+// With `--workers N`: N targets (memory LUNs), `--workers N`, N iscsi-perf sessions at once (one per
+// target); every process (or thread) of the target is profiled and summed up apart: busy and idle time,
+// garbage collection, the top functions, during the I/O only. `--cli PATH` profiles another build's
+// bin/tsiscsi (to compare with an older one). The main thread's profile is written to
+// results/main-thread-LABEL-wN.cpuprofile (`--label`, default this-build or other-build).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +25,8 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** Microseconds of CLOCK_MONOTONIC, as process.hrtime in any process of this machine. */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -144,6 +152,89 @@ function top(p: CpuProfile, n: number): { self: [string, number][]; total: [stri
   return { self: pct(self), total: pct(total) };
 }
 
+/**
+ * Where one thread's time went within [from, to] (µs of CLOCK_MONOTONIC: the I/O run, not the start-up):
+ * the share of idle, program (native code outside JS), GC, and the top JS functions.
+ */
+function summary(p: CpuProfile, n: number, from: number, to: number): { ms: number; idle: number; program: number; gc: number; top: [string, number][] } {
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  let sum = 0;
+  const self = new Map<string, number>();
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (t < from || t > to) continue;
+    sum += dt;
+    const name = frameName(byId.get(p.samples[i]!)!);
+    self.set(name, (self.get(name) ?? 0) + dt);
+  }
+  const share = (k: string) => Math.round(((self.get(k) ?? 0) / sum) * 1000) / 10;
+  const top = [...self.entries()]
+    .filter(([k]) => !k.startsWith('('))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]): [string, number] => [k, Math.round((v / sum) * 1000) / 10]);
+  return { ms: Math.round(sum / 1000), idle: share('(idle)'), program: share('(program)'), gc: share('(garbage collector)'), top };
+}
+
+/** Profiles a target with N targets on N workers (processes, or an older build's threads) under N sessions. */
+async function profileWorkers(workers: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-profile-'));
+  const seconds = Number(arg('--time', '8'));
+  const cli = arg('--cli', CLI);
+  const port = await freePort();
+  const cfg = join(dir, 'cfg.json');
+  const iqn = (k: number) => `iqn.2026-12.profile:t${k}`;
+  writeFileSync(cfg, JSON.stringify({ portals: [`127.0.0.1:${port}`], targets: Array.from({ length: workers }, (_, k) => ({ iqn: iqn(k), luns: ['mem:256M'] })) }));
+  const profDir = join(dir, 'prof');
+  const target = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, cli, 'target', '--config', cfg, '--workers', String(workers), '--log-level', 'warn'], {
+    stdio: 'ignore',
+  });
+  await waitForPort(port, 30_000);
+  // Let the workers start (connections wait for them, but the run should measure serving, not start-up).
+  await new Promise((r) => setTimeout(r, 3000));
+  const perf = (k: number) =>
+    new Promise<number>((resolve) => {
+      const p = spawn('iscsi-perf', ['-i', `iqn.2026-12.profile:i${k}`, '-t', String(seconds), '-m', arg('--qd', '32'), '-b', arg('--bs', '8'), '-r', `iscsi://127.0.0.1:${port}/${iqn(k)}/0`], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', () => resolve(Number([...out.matchAll(/iops average (\d+)/g)].at(-1)?.[1] ?? 0)));
+    });
+  const from = Number(process.hrtime.bigint() / 1000n);
+  const iops = (await Promise.all(Array.from({ length: workers }, (_, k) => perf(k)))).reduce((a, b) => a + b, 0);
+  const to = Number(process.hrtime.bigint() / 1000n);
+  target.kill('SIGINT');
+  await new Promise((r) => target.once('exit', r));
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: the main thread of the main process is thread 0 of its pid.
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  const who = (f: string) => {
+    const [pid, tid] = f.split('.').slice(3, 5).map(Number);
+    return pid === target.pid ? (tid === 0 ? 'main thread' : `worker thread ${tid}`) : `worker process ${pid}`;
+  };
+  const title = `${cli === CLI ? 'this build' : cli}: ${workers} targets, --workers ${workers}, ${workers} iscsi-perf sessions 4 KiB random read QD${arg('--qd', '32')}: ${iops} IOPS`;
+  console.log(title);
+  const out: Record<string, ReturnType<typeof summary>> = {};
+  for (const f of files.sort((a, b) => who(a).localeCompare(who(b)))) {
+    const p = JSON.parse(readFileSync(join(profDir, f), 'utf8')) as CpuProfile;
+    const s = summary(p, 8, from, to);
+    out[who(f)] = s;
+    console.log(`\n${who(f)}: ${s.ms} ms profiled during the I/O, idle ${s.idle}%, busy ${(100 - s.idle).toFixed(1)}% (program ${s.program}%, GC ${s.gc}%); top self time:`);
+    for (const [k, v] of s.top) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
+    if (who(f) === 'main thread') {
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(join(RESULTS, `main-thread-${arg('--label', cli === CLI ? 'this-build' : 'other-build')}-w${workers}.cpuprofile`), JSON.stringify(p));
+    }
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(RESULTS, `profile-workers-${stamp}.json`), JSON.stringify({ title, iops, threads: out }, null, 2));
+  console.log(`\nwritten: bench/results/profile-workers-${stamp}.json`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tsiscsi-profile-'));
   const seconds = Number(arg('--time', '8'));
@@ -181,4 +272,6 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-await main();
+const workersArg = arg('--workers', '');
+if (workersArg !== '') await profileWorkers(Number(workersArg));
+else await main();

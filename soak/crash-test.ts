@@ -1,4 +1,4 @@
-// The SIGKILL crash test (issue 9): `npm run crash-test -- --runs 20`. Each run starts `tsiscsi target`
+// The SIGKILL crash test: `npm run crash-test -- --runs 20`. Each run starts `tsiscsi target`
 // on a file LUN, writes checksummed blocks from 4 sessions (plain writes, FUA writes, and SYNCHRONIZE
 // CACHE now and then), kills the target with SIGKILL at a random moment, then reads the file and checks:
 // - every write acknowledged with FUA, or acknowledged before a SYNCHRONIZE CACHE that completed, is

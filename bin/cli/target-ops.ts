@@ -5,19 +5,28 @@
 import type { Logger } from 'pino';
 import {
   ConfigError,
-  ExportPolicy,
-  RunningConfig,
   TargetMetrics,
   metricsListenText,
   parsePortal,
   resolveSecret,
   startAdminSocket,
   startMetricsServer,
+  type AdminContext,
+  type AdminExecutor,
   type AdminSocket,
   type MetricsServer,
   type ServerConfig,
-  type TargetServer,
+  type StatsSnapshot,
 } from '../../src/target/index.js';
+
+/**
+ * What the admin socket and the metrics reach: one server (its admin context, with the running
+ * configuration), or a target with workers (an executor that routes each request, the summed counters).
+ */
+export interface OpsSource {
+  admin: AdminContext | AdminExecutor;
+  stats(): StatsSnapshot | Promise<StatsSnapshot>;
+}
 
 /** What runs beside the server. */
 export interface Ops {
@@ -40,13 +49,13 @@ function metricsToken(cfg: ServerConfig): string | undefined {
 }
 
 /** Starts the admin socket and the metrics endpoint the config asks for. */
-export async function startOps(server: TargetServer, cfg: ServerConfig, store: RunningConfig, log: Logger): Promise<Ops> {
+export async function startOps(source: OpsSource, cfg: ServerConfig, log: Logger): Promise<Ops> {
   let admin: AdminSocket | undefined;
   let metrics: MetricsServer | undefined;
   try {
     if (cfg.metrics !== undefined) {
       const token = metricsToken(cfg);
-      const exporter = new TargetMetrics(() => server.stats());
+      const exporter = new TargetMetrics(() => source.stats());
       metrics = await startMetricsServer({
         listen: parsePortal(metricsListenText(cfg.metrics.listen), 'metrics.listen'),
         render: () => exporter.render(),
@@ -57,10 +66,7 @@ export async function startOps(server: TargetServer, cfg: ServerConfig, store: R
       });
     }
     if (cfg.adminSocket !== undefined) {
-      admin = await startAdminSocket(
-        { server, config: store, exports: new ExportPolicy(cfg.allowedPaths), stats: () => server.stats(), log },
-        { path: cfg.adminSocket, ...(cfg.adminGroup !== undefined && { group: cfg.adminGroup }), log },
-      );
+      admin = await startAdminSocket(source.admin, { path: cfg.adminSocket, ...(cfg.adminGroup !== undefined && { group: cfg.adminGroup }), log });
     }
   } catch (e) {
     await metrics?.close();

@@ -8,17 +8,22 @@ import {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  ExportPolicy,
+  MAX_WORKERS,
   RunningConfig,
   WorkerTarget,
   buildServer,
   parseChapFlag,
   readConfigFile,
+  resolveWorkers,
   validateConfig,
+  type CloseSummary,
   type LunEventMode,
   type ServerConfig,
+  type ShutdownOptions,
 } from '../../src/target/index.js';
 import { TsiscsiError } from '../../src/errors.js';
-import { startOps, wantsCounters, type Ops } from './target-ops.js';
+import { startOps, wantsCounters, type OpsSource, type Ops } from './target-ops.js';
 
 /** Shutdown budget (SIGTERM/SIGINT): logout grace, then aborted commands, then backends; well under 10 s in all. */
 const LOGOUT_GRACE_MS = 3000;
@@ -38,7 +43,7 @@ interface TargetArgs {
   metrics: string | undefined;
   'log-level': string;
   'queue-depth': number | undefined;
-  workers: number | undefined;
+  workers: string | undefined;
   'lun-events': LunEventMode | undefined;
   cluster: string | undefined;
   gateway: string | undefined;
@@ -77,8 +82,9 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
           'how initiators hear of a LUN added, removed or resized: a unit attention (SPC-4) and an iSCSI SCSI Async Event, only one of them, or only the event (for initiators that mishandle unit attentions) [default: both]',
       })
       .option('workers', {
-        type: 'number',
-        describe: 'run connections on N worker threads, each owning whole targets (see bench/README.md for what it buys)',
+        type: 'string',
+        describe:
+          'serve the targets from N worker processes, each owning whole targets and their connections; 0: all in this process; auto: by the core count (README, "Several cores") [default: auto]',
       })
       .option('cluster', { type: 'string', describe: 'be one gateway of a cluster coordinated by etcd: etcd://HOST:PORT[,HOST:PORT...] (docs/cluster.md)' })
       .option('gateway', { type: 'string', describe: "this gateway's name in the cluster (with --cluster)" })
@@ -104,6 +110,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
     const log = pino({ level: args['log-level'], base: undefined }, pino.destination(2));
     let cfg: ServerConfig;
     let store: RunningConfig;
+    let workers: number;
     const warnings: string[] = [];
     try {
       if (args.config !== undefined) {
@@ -118,7 +125,7 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
         if (args['admin-socket'] !== undefined) overrides.adminSocket = args['admin-socket'];
         if (args['admin-group'] !== undefined) overrides.adminGroup = args['admin-group'];
         if (args.metrics !== undefined) overrides.metrics = { ...cfg.metrics, listen: args.metrics };
-        if (args.workers !== undefined) overrides.workers = args.workers;
+        if (args.workers !== undefined) overrides.workers = parseWorkersFlag(args.workers);
         const cluster = clusterFromFlags(args, cfg, warnings);
         if (cluster !== undefined) overrides.cluster = cluster as ServerConfig['cluster'];
         store = new RunningConfig(cfg, { path: args.config, overrides });
@@ -145,70 +152,122 @@ export const targetCommand: CommandModule<object, TargetArgs> = {
           ...(args['admin-socket'] !== undefined && { adminSocket: args['admin-socket'] }),
           ...(args['admin-group'] !== undefined && { adminGroup: args['admin-group'] }),
           ...(args.metrics !== undefined && { metrics: { listen: args.metrics } }),
-          ...(args.workers !== undefined && { workers: args.workers }),
+          ...(args.workers !== undefined && { workers: parseWorkersFlag(args.workers) }),
         });
         store = new RunningConfig(cfg);
       }
-      if ((cfg.workers ?? 0) > 0 && (cfg.adminSocket !== undefined || cfg.metrics !== undefined)) {
-        throw new ConfigError('--workers', 'the admin socket and metrics are not available with worker threads');
-      }
+      workers = workersFor(cfg);
     } catch (e) {
       return fail(e);
     }
-    if ((cfg.workers ?? 0) > 0) return runWorkers(cfg, log, warnings);
-    let server;
+    const lunEvents = args['lun-events'];
+    let served: Served;
     let ops: Ops | undefined;
     try {
-      server = await buildServer(cfg, log, { counting: wantsCounters(cfg), ...(args['lun-events'] !== undefined && { lunEvents: args['lun-events'] }) });
-      await server.listen();
-      ops = await startOps(server, cfg, store, log);
+      served = workers > 0 ? await startWithWorkers(cfg, store, workers, log, lunEvents, (reason) => void stop('worker', reason)) : await startSingle(cfg, store, log, lunEvents);
     } catch (e) {
-      await server?.close({ graceMs: 0 });
+      return fail(e);
+    }
+    try {
+      ops = await startOps(served.ops, cfg, log);
+    } catch (e) {
+      await served.close({ graceMs: 0 });
       return fail(e);
     }
     for (const w of warnings) log.warn(w);
-    printHowToReach(server.bound, server.targets().map((t) => t.name), server.targets().some((t) => t.chap.length > 0));
+    printHowToReach(served.bound, served.names, cfg.targets.some((t) => t.chap !== undefined));
     let stopping = false;
     // Disable what brings new work before what delivers it: stop accepting (listeners, admin socket), ask
     // initiators to log out, wait a bounded time for their I/O, close what is left, flush and close the
-    // backends, exit. A second signal exits at once.
-    const stop = async (signal: string) => {
+    // backends, exit; with workers, every process at once. A second signal exits at once. A worker that
+    // keeps dying stops the target the same way, exit 1.
+    async function stop(signal: string, fatal?: string): Promise<void> {
       if (stopping) {
+        if (fatal !== undefined) return;
         log.warn({ signal }, 'second signal: exiting without waiting');
+        served.kill();
         process.exit(1);
       }
       stopping = true;
-      log.info({ signal }, 'stopping: asking initiators to log out');
+      log.info({ signal, ...(fatal !== undefined && { reason: fatal }) }, 'stopping: asking initiators to log out');
       await ops?.close();
-      const summary = await server.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
+      const summary = await served.close({ graceMs: LOGOUT_GRACE_MS, abortWaitMs: ABORT_WAIT_MS, backendWaitMs: BACKEND_WAIT_MS });
       if (!summary.clean) log.error({ problems: summary.problems }, 'stopped, but not cleanly');
-      process.exit(summary.clean ? 0 : 1);
-    };
+      process.exit(summary.clean && fatal === undefined ? 0 : 1);
+    }
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
   },
 };
 
-async function runWorkers(cfg: ServerConfig, log: Logger, warnings: string[]): Promise<void> {
-  const wt = new WorkerTarget(cfg, cfg.workers!, log);
+/** What the command serves, one process or several, seen alike by the shutdown, the admin socket and the metrics. */
+interface Served {
+  bound: { host: string; port: number }[];
+  names: string[];
+  ops: OpsSource;
+  close(opts: ShutdownOptions): Promise<CloseSummary>;
+  kill(): void;
+}
+
+async function startSingle(cfg: ServerConfig, store: RunningConfig, log: Logger, lunEvents: LunEventMode | undefined): Promise<Served> {
+  let server;
+  try {
+    server = await buildServer(cfg, log, { counting: wantsCounters(cfg), ...(lunEvents !== undefined && { lunEvents }) });
+    await server.listen();
+  } catch (e) {
+    await server?.close({ graceMs: 0 });
+    throw e;
+  }
+  const s = server;
+  return {
+    bound: s.bound,
+    names: s.targets().map((t) => t.name),
+    ops: { admin: { server: s, config: store, exports: new ExportPolicy(cfg.allowedPaths), stats: () => s.stats(), log }, stats: () => s.stats() },
+    close: (opts) => s.close(opts),
+    kill: () => {},
+  };
+}
+
+async function startWithWorkers(
+  cfg: ServerConfig,
+  store: RunningConfig,
+  workers: number,
+  log: Logger,
+  lunEvents: LunEventMode | undefined,
+  onFatal: (reason: string) => void,
+): Promise<Served> {
+  const wt = new WorkerTarget(cfg, workers, log, { onFatal, config: store, counting: wantsCounters(cfg), ...(lunEvents !== undefined && { lunEvents }) });
   try {
     await wt.start();
   } catch (e) {
-    await wt.close(0);
-    return fail(e);
+    await wt.close({ graceMs: 0 });
+    throw e;
   }
-  for (const w of warnings) log.warn(w);
-  printHowToReach(wt.bound, wt.targetNames(), cfg.targets.some((t) => t.chap !== undefined));
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: asking initiators to log out');
-    await wt.close(5000);
-    process.exit(0);
+  return {
+    bound: wt.bound,
+    names: wt.targetNames(),
+    ops: { admin: (req) => wt.admin(req), stats: () => wt.stats() },
+    close: (opts) => wt.close(opts),
+    kill: () => wt.kill(),
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * The worker processes to run. A cluster gateway runs none: its LUNs' shared state has one etcd client
+ * per process, and a gateway is one member of the cluster (docs/cluster.md).
+ */
+function workersFor(cfg: ServerConfig): number {
+  // validateConfig refused a number above 0 with a cluster.
+  if (cfg.cluster !== undefined) return 0;
+  return resolveWorkers(cfg.workers, cfg.targets.length);
+}
+
+/** `--workers N|auto`. */
+function parseWorkersFlag(text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > MAX_WORKERS) throw new ConfigError('--workers', `"${text}" is not auto or a whole number in 0..${MAX_WORKERS}`);
+  return n;
 }
 
 /** The `"cluster"` object the flags give, merged over the config file's; undefined when neither names one. */

@@ -3,6 +3,7 @@
 // a running TargetServer; config/store.ts keeps the running config and writes admin changes back.
 
 export {
+  MAX_WORKERS,
   ServerConfigSchema,
   configJsonSchema,
   metricsListenText,

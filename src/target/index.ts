@@ -1,5 +1,5 @@
 // The target's public surface: the server and its targets, the configuration loader, the admin socket
-// (server and client), the worker-thread launcher, and the types they take and report. The CLI reaches
+// (server and client), the launcher of a target with worker processes, and the types they take and report. The CLI reaches
 // the target only through here (the bin-uses-the-public-api layer rule).
 
 export { TargetServer, type ResolvedServerOptions, type TargetServerOptions } from './server.js';
@@ -13,6 +13,7 @@ export {
   DEFAULT_LUN_SPEC,
   DEFAULT_PORTAL,
   DEFAULT_TARGET_IQN,
+  MAX_WORKERS,
   ServerConfigSchema,
   buildServer,
   configJsonSchema,
@@ -36,14 +37,18 @@ export {
   ADMIN_COMMANDS,
   AdminError,
   adminCommandMutates,
+  checkAdminRequest,
+  executeVerb,
+  recordOutcome,
   runAdmin,
   type AdminAnswer,
   type AdminCommandName,
   type AdminContext,
   type AdminRequest,
+  type VerbAnswer,
 } from './admin/commands.js';
 export type { Verb, VerbOutcome } from './admin/verb.js';
-export { ADMIN_LIMITS, AdminSocketError, startAdminSocket, type AdminSocket, type AdminSocketOptions } from './admin/socket.js';
+export { ADMIN_LIMITS, AdminSocketError, startAdminSocket, type AdminExecutor, type AdminSocket, type AdminSocketOptions } from './admin/socket.js';
 export { AdminClient, adminRequest } from './admin/client.js';
 export { ExportPolicy, ExportRefused } from './admin/paths.js';
 export { peerCredentials, type PeerCredentials } from './admin/peer.js';
@@ -53,4 +58,6 @@ export { mergeSnapshots, type LatencySnapshot, type LunSnapshot, type SessionSna
 export { TargetMetrics } from './stats/metrics.js';
 export { quantileUs, ratesBetween, type LunRate, type Percentiles, type RatesFrame, type SessionRate } from './stats/rates.js';
 export { METRICS_LIMITS, startMetricsServer, type MetricsServer, type MetricsServerOptions } from './stats/metrics-server.js';
-export { WorkerTarget } from './workers.js';
+export { WorkerTarget, type WorkerTargetOptions } from './workers/pool.js';
+export { resolveWorkers, AUTO_MIN_CORES } from './workers/auto.js';
+export type { WorkerCalls, WorkerCallName } from './workers/messages.js';

@@ -60,6 +60,11 @@ export interface TargetServerOptions {
    * write was answered.
    */
   onStopped?: () => Promise<void>;
+  /**
+   * Session ids `first`, `first + step`, ... (for the admin socket): the processes of a target with
+   * workers (workers/) number their sessions apart. Default: one counter for the whole process.
+   */
+  sessionIds?: { first: number; step: number };
 }
 
 /** The server's settings once defaults are applied. */
@@ -141,6 +146,8 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       dropAll: () => {},
       log: this.log,
     });
+    const ids = opts.sessionIds;
+    let nextId = ids?.first ?? 0;
     this.#registry = new SessionRegistry({
       tpgt: this.options.tpgt,
       queueDepth: this.options.queueDepth,
@@ -148,6 +155,13 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
       closing: () => this.#closing,
       emit: (e) => this.#sessionEvent(e),
       log: this.log,
+      ...(ids !== undefined && {
+        nextSessionId: () => {
+          const id = nextId;
+          nextId += ids.step;
+          return id;
+        },
+      }),
     });
   }
 
@@ -268,7 +282,8 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
   }
 
   /**
-   * Serves a connection accepted elsewhere: a worker thread's relayed socket (workers.ts), or a test's.
+   * Serves a connection accepted elsewhere: one the main process of a target with workers passed on
+   * (workers/), or a test's. A socket paused on accept is resumed.
    */
   adopt(socket: Socket): void {
     this.#accept(socket);
@@ -282,6 +297,8 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
     }
     const c = new TargetConnection(socket, this);
     this.#connections.add(c);
+    // A socket accepted with pauseOnConnect (workers/) stays paused until told: its reads start now.
+    if (socket.isPaused()) socket.resume();
     void c.closed.then(() => this.#connections.delete(c));
   }
 
@@ -301,6 +318,12 @@ export class TargetServer extends CheckedEventEmitter<TargetEvent> implements Co
     }
     const node = this.#removing.has(ctx.targetName!) ? undefined : this.#targets.get(ctx.targetName!);
     if (node === undefined) throw new LoginRefusal(LoginStatus.NotFound, `no target named ${ctx.targetName}`);
+    if (node.discoveryOnly) {
+      // Its sessions live in the worker process that owns it, reached by connections whose first Login
+      // Request PDU names it (RFC 7143 §6.3 wants TargetName in the first Login Request); this one
+      // named it only in a continuation PDU (C bit), after the connection had been routed here.
+      throw new LoginRefusal(LoginStatus.MissingParameter, `TargetName ${node.name} must be in the first Login Request PDU`, 'RFC 7143 §6.3');
+    }
     if (!node.allows(ctx.initiatorName!)) {
       throw new LoginRefusal(LoginStatus.AuthorizationFailure, `${ctx.initiatorName} is not allowed on ${node.name}`);
     }

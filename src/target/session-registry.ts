@@ -23,6 +23,8 @@ export interface RegistryScope {
   closing(): boolean;
   emit(e: TargetEvent): void;
   readonly log: Logger;
+  /** The id of the next session; absent: the process-wide counter of TargetSession. */
+  nextSessionId?: () => number;
 }
 
 /** TSIHs are 16 bits, 0 reserved for "new session" (RFC 7143 §11.12.6). */
@@ -89,6 +91,7 @@ export class SessionRegistry {
       params: done.params.session,
       queueDepth: this.#scope.queueDepth,
       expCmdSN: done.cmdSN,
+      ...(this.#scope.nextSessionId !== undefined && { id: this.#scope.nextSessionId() }),
     });
     this.#byKey.set(key, session);
     this.#byTsih.set(tsih, session);

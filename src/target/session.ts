@@ -24,6 +24,8 @@ export interface TargetSessionInit {
   queueDepth: number;
   /** Initial ExpCmdSN: the CmdSN of the leading Login Request (RFC 7143 §4.2.2.1). */
   expCmdSN: number;
+  /** The id for logs and the admin socket; by default the next of a process-wide counter. */
+  id?: number;
 }
 
 /**
@@ -50,8 +52,8 @@ let nextSessionId = 1;
 
 /** One session of the target; its only connection (MaxConnections=1) runs its full feature phase. */
 export class TargetSession {
-  /** A process-unique id for logs and the admin socket. */
-  readonly id = nextSessionId++;
+  /** An id for logs and the admin socket, unique in its server (and across the processes of a target with workers). */
+  readonly id: number;
   readonly tsih: number;
   readonly isid: string;
   readonly initiatorName: string;
@@ -75,6 +77,7 @@ export class TargetSession {
   readonly counters = new SessionCounters();
 
   constructor(init: TargetSessionInit) {
+    this.id = init.id ?? nextSessionId++;
     this.tsih = init.tsih;
     this.isid = init.isid;
     this.initiatorName = init.initiatorName;

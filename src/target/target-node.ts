@@ -66,6 +66,11 @@ export interface TargetNodeOptions {
   onTaskManagement?: (notice: TaskManagementNotice) => void;
   /** How LUN inventory and capacity changes reach initiators; default `'both'`. */
   lunEvents?: LunEventMode;
+  /**
+   * Known here for SendTargets only (name, alias, ACL): another process serves its LUNs and sessions
+   * (a target with workers, workers/), so a normal login to it is refused here. Default false.
+   */
+  discoveryOnly?: boolean;
 }
 
 /** One target: its LUNs (a SCSI target device), ACL, CHAP accounts, task manager and live sessions. */
@@ -79,6 +84,8 @@ export class TargetNode {
   chap: readonly ChapAccount[];
   mutualChap: ChapAccount | undefined;
   readonly allowShortSecrets: boolean;
+  /** See {@link TargetNodeOptions.discoveryOnly}. */
+  readonly discoveryOnly: boolean;
   readonly sessions = new Set<TargetSession>();
   /** Live full feature connections, by session. */
   readonly connections = new Map<TargetSession, FullFeatureConnection>();
@@ -119,6 +126,7 @@ export class TargetNode {
     this.chap = opts.chap ?? [];
     this.mutualChap = opts.mutualChap;
     this.allowShortSecrets = opts.allowShortSecrets ?? false;
+    this.discoveryOnly = opts.discoveryOnly ?? false;
     this.#log = opts.log;
     const scope: TmfScope = {
       connections: () => this.connections.values(),

@@ -1,6 +1,7 @@
 // libiscsi's conformance suite against `tsiscsi target`: `iscsi-test-cu -d URL URL` on a
 // 1 GiB file LUN, the URL twice so the multipath tests run with two sessions to the same LUN.
 // Yardstick: at least 215 passes, at most 15 skips, no failure but the libiscsi test bugs listed below.
+// TSISCSI_CU_WORKERS=N runs the same suite against `--workers N` (the target in a worker process).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,7 +69,8 @@ describe.skipIf(interopDisabled)('libiscsi iscsi-test-cu against tsiscsi target'
     // and NoMedia tests eject and load it. `pbs=4096` states the physical block a file LUN reports on
     // the usual 4 KiB-block file systems, so the counts do not depend on the one under tmpdir.
     const lun = `${join(dir, 'lun0.img')},size=1G,removable,pbs=4096`;
-    target = spawn(process.execPath, [BIN, 'target', '--portal', `127.0.0.1:${port}`, '--iqn', IQN, '--lun', lun, '--log-level', 'warn'], {
+    const workers = process.env.TSISCSI_CU_WORKERS === undefined ? [] : ['--workers', process.env.TSISCSI_CU_WORKERS];
+    target = spawn(process.execPath, [BIN, 'target', '--portal', `127.0.0.1:${port}`, '--iqn', IQN, '--lun', lun, '--log-level', 'warn', ...workers], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     target.stdout!.on('data', (d: Buffer) => (targetLog += d.toString()));

@@ -1,4 +1,4 @@
-// Issue 7's acceptance, as a user runs it: `tsiscsi target` in a child process, our CLI and libiscsi's
+// Task management and teardown as a user meets them: `tsiscsi target` in a child process, our CLI and libiscsi's
 // iscsi-perf as initiators. An abort that cannot hang on a slow backend; SIGTERM under load ending in
 // exit 0; LUNs added and removed through the admin socket while iscsi-perf reads LUN 0.
 // Only hang guards here (no timing thresholds): the measured times are printed for the record.

@@ -117,8 +117,15 @@ function peerText(p: PeerCredentials): Record<string, unknown> {
   return 'unavailable' in p ? { peer: `unknown (${p.unavailable})` } : { peerUid: p.uid, peerGid: p.gid, peerPid: p.pid, peerCommand: p.command };
 }
 
-/** Starts the admin socket (see the file's header). */
-export async function startAdminSocket(ctx: AdminContext, opts: AdminSocketOptions): Promise<AdminSocket> {
+/** Runs one request (checked or not) to its answer, never rejecting: a target with workers routes it (workers/admin-routing.ts). */
+export type AdminExecutor = (req: unknown) => Promise<AdminAnswer>;
+
+/**
+ * Starts the admin socket (see the file's header) for the server of `ctx`, or for an executor that
+ * answers each request.
+ */
+export async function startAdminSocket(ctx: AdminContext | AdminExecutor, opts: AdminSocketOptions): Promise<AdminSocket> {
+  const run: AdminExecutor = typeof ctx === 'function' ? ctx : (req) => runAdmin(ctx, req);
   const { path, log } = opts;
   const gid = opts.group === undefined ? undefined : groupId(opts.group);
   checkDirectory(dirname(path));
@@ -178,7 +185,7 @@ export async function startAdminSocket(ctx: AdminContext, opts: AdminSocketOptio
       // Who asked is looked up once per connection, and only for changes (it costs a look at the socket table).
       if (mutates) peer ??= peerCredentials(sock);
       queue = queue.then(async () => {
-        const a = await runAdmin(ctx, req);
+        const a = await run(req);
         if (mutates) {
           const who = peerText(await peer!);
           if (a.ok) log.info({ admin: cmd, ...who, ...(a.warning !== undefined && { warning: a.warning }) }, 'admin change');

@@ -107,9 +107,10 @@ export async function openLun(spec: string, log?: Logger): Promise<BlockBackend>
 }
 
 /** Builds one target node (its LUNs not yet opened) from its config; `where` names it in errors. */
-export function buildTargetNode(t: TargetConfig, where: string, log: Logger): TargetNode {
+export function buildTargetNode(t: TargetConfig, where: string, log: Logger, opts: { discoveryOnly?: boolean } = {}): TargetNode {
   const allowShort = t.allowShortSecrets === true;
   return new TargetNode({
+    ...(opts.discoveryOnly === true && { discoveryOnly: true }),
     name: t.iqn,
     ...(t.alias !== undefined && { alias: t.alias }),
     ...(t.allow !== undefined && { allow: t.allow }),
@@ -175,12 +176,16 @@ export async function openTargetLuns(node: TargetNode, t: TargetConfig, where: s
   shared?.enable(node);
 }
 
-/** Opens every backend and builds the server (not yet listening). Backends are closed on failure. */
+/**
+ * Opens every backend and builds the server (not yet listening). Backends are closed on failure. With
+ * `serve`, only the targets at those indexes are served (their LUNs opened); the others are known for
+ * SendTargets only (TargetNodeOptions.discoveryOnly): the processes of a target with workers (workers/).
+ */
 export async function buildServer(
   cfg: ServerConfig,
   log: Logger,
   extra: Partial<TargetServerOptions> = {},
-  opts: { openLunsOf?: ReadonlySet<number> } = {},
+  opts: { serve?: ReadonlySet<number> } = {},
 ): Promise<TargetServer> {
   // A config built in code (tests, the library) gets the same checks as a file.
   validateConfig(cfg);
@@ -213,10 +218,8 @@ export async function buildServer(
   const opened: BlockBackend[] = [];
   try {
     for (const [i, t] of cfg.targets.entries()) {
-      const node = buildTargetNode(t, `targets[${i}]`, log);
-      // A worker opens only the LUNs of its own targets; the others it knows by name and ACL, for
-      // discovery (workers.ts).
-      if (opts.openLunsOf === undefined || opts.openLunsOf.has(i)) await openTargetLuns(node, t, `targets[${i}]`, opened, log, shared);
+      const node = buildTargetNode(t, `targets[${i}]`, log, { discoveryOnly: opts.serve !== undefined && !opts.serve.has(i) });
+      if (!node.discoveryOnly) await openTargetLuns(node, t, `targets[${i}]`, opened, log, shared);
       server.addTarget(node);
     }
   } catch (e) {

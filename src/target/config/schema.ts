@@ -216,6 +216,9 @@ export const ClusterSchema = expect(
   'must be an object',
 );
 
+/** The most worker processes a target runs (`workers`). */
+export const MAX_WORKERS = 256;
+
 /** The whole configuration. */
 export const ServerConfigSchema = expect(
   Type.Object(
@@ -249,7 +252,14 @@ export const ServerConfigSchema = expect(
       maxOutstandingR2T: optional(int(1, 65535, 'MaxOutstandingR2T offered (RFC 7143 §13.17)')),
       immediateData: optional(expect(Type.Boolean({ description: 'ImmediateData offered (RFC 7143 §13.11)' }), 'must be true or false')),
       initialR2T: optional(expect(Type.Boolean({ description: 'InitialR2T offered (RFC 7143 §13.10)' }), 'must be true or false')),
-      workers: optional(int(0, 64, 'serve connections on this many workers; 0 or absent: none')),
+      workers: optional(
+        expect(
+          Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: MAX_WORKERS })], {
+            description: `worker processes, each serving whole targets on sockets of its own: 0 serves all in one process; "auto" picks from the core count (one per target, up to one per core, none below 4 cores or for one target; a cluster gateway: none) [default: auto]`,
+          }),
+          `must be "auto" or an integer in 0..${MAX_WORKERS}`,
+        ),
+      ),
       cluster: optional(ClusterSchema),
     },
     { additionalProperties: false, title: 'tsiscsi target configuration' },

@@ -49,7 +49,7 @@ export function clusterSettings(cfg: ServerConfig): ClusterConfig | undefined {
 function crossCheck(cfg: ServerConfig): void {
   clusterSettings(cfg);
   if (cfg.cluster !== undefined && typeof cfg.workers === 'number' && cfg.workers > 0) {
-    throw new ConfigError('workers', 'a cluster gateway runs without workers');
+    throw new ConfigError('workers', 'a cluster gateway serves its targets in one process: give 0 or "auto", or leave it out');
   }
   const names = new Set<string>();
   cfg.targets.forEach((t, i) => {
