@@ -1,6 +1,6 @@
 // The admin socket of a target with workers: each request goes where its answer lives, and the main
 // process, which alone keeps the running configuration, records the changes. A command on one target goes
-// to the worker that owns it; what lists every target (`lun list`, `chap list`, `target list` without a
+// to the worker that owns it; what lists every target (`lun list`, `acl list`, `chap list`, `target list` without a
 // target) asks every worker and keeps each target's rows from its owner; `session list` and `stats` span
 // every process; `session drop` goes to the process whose server numbered the session; `config show|save`
 // stay in the main process. A target added at runtime goes to the worker with the fewest targets and is
@@ -76,13 +76,13 @@ async function routeVerb(scope: AdminScope, req: AdminRequest): Promise<VerbAnsw
       return done(await gatherStats(scope));
     case 'target-list':
     case 'lun-list':
+    case 'acl-list':
     case 'chap-list':
       if (req.cmd !== 'target-list' && req.target !== undefined) return owner(scope, req.target).verb(req);
       return done(await ownRows(scope, req));
     case 'lun-add':
     case 'lun-remove':
     case 'lun-resize':
-    case 'acl-list':
     case 'chap-set':
     case 'chap-remove': {
       // Every process knows every target, so the target is always named to the owner.

@@ -143,6 +143,9 @@ describe('routeAdmin', () => {
     expect((await ask({ cmd: 'acl-add', initiator: who, target: A })).ok).toBe(true);
     for (const s of [local, w1, w2]) expect([...s.target(A)!.allow]).toEqual([who]);
     expect(store.running().targets[0]!.allow).toEqual([who]);
+    // Listed without a target, as one process lists it: every target, each from its owner.
+    const rows = await ask({ cmd: 'acl-list' });
+    expect(rows).toEqual({ ok: true, result: [{ target: A, initiator: who }, { target: B, initiator: '*' }, { target: C, initiator: '*' }] });
     expect((await ask({ cmd: 'acl-remove', initiator: who, target: A })).ok).toBe(true);
     for (const s of [local, w1, w2]) expect(s.target(A)!.allow.size).toBe(0);
   });
