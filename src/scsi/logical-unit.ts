@@ -97,6 +97,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   readonly #ua: UnitAttentions;
   readonly #tasks = new TaskSet();
   readonly #onInternalError: ((e: unknown, cmd: ScsiCommand | undefined) => void) | undefined;
+  readonly #onSharedReset: ((code: number) => void) | undefined;
   /** Persistent and SPC-2 reservations, local or shared (lu-reservations.ts). */
   readonly #res: LuReservations;
   /** The medium, PREVENT and mode parameters, local or shared (lu-medium.ts). */
@@ -131,6 +132,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
     this.mode = { ...this.defaultMode };
     this.#onInternalError = opts.onInternalError;
+    this.#onSharedReset = opts.onSharedReset;
     this.host = opts.host ?? this.#ownHost();
     this.#ua = new UnitAttentions(this.host);
     this.#res = new LuReservations({
@@ -386,8 +388,11 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
    */
   applySharedState(state: SharedSnapshot, effects: SharedEffects | null): Promise<void> {
     this.#medium.applyShared(state);
-    if (effects !== null && effects.reset !== undefined) this.#hardReset(effects.reset, false);
-    return this.#res.applyShared(state, effects);
+    const reset = effects?.reset;
+    if (reset !== undefined) this.#hardReset(reset, false);
+    const applied = this.#res.applyShared(state, effects);
+    if (reset !== undefined) this.#onSharedReset?.(reset);
+    return applied;
   }
 
   /**
@@ -484,8 +489,9 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
 
   /**
-   * Resolves once the effects of the last reset here reached every other device server sharing the LU
-   * (immediately without one): the transport answers the task management function after it.
+   * Resolves once the effects of the last reset or I_T nexus loss here reached every other device
+   * server sharing the LU (immediately without one): the transport answers the task management
+   * function after it.
    */
   settled(): Promise<void> {
     return this.#res.settled();

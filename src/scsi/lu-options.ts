@@ -52,6 +52,13 @@ export interface LogicalUnitOptions extends LuIdentityOptions {
    * a shared change made on no command's behalf, the release of a lost nexus's RESERVE or a reset, failed or was late).
    */
   onInternalError?: (e: unknown, cmd: ScsiCommand | undefined) => void;
+  /**
+   * Told once a reset made on another device server sharing this LU (`shared`) is in force here, by
+   * its unit attention (29h/xxh, SAM-5 resets). The LU itself applied it to this device server's
+   * I_T nexuses; what the reset does beyond the LU is the transport's: after a TARGET COLD RESET
+   * (POWER ON OCCURRED) no session of the target survives, whichever port it reached (RFC 7143 §11.5.1).
+   */
+  onSharedReset?: (code: number) => void;
   /** @internal The SCSI target device that owns this LU. */
   host?: LuHost;
 }

@@ -39,7 +39,7 @@ export class LuReservations {
   readonly #init: LuReservationsInit;
   /** Changes run one at a time: each may await its APTPL save or its shared commit. */
   #chain: Promise<void> = Promise.resolve();
-  /** The last reset announced to the other device servers, until they applied it. */
+  /** The last reset or nexus release announced to the other device servers, until they applied it. */
   #announced: Promise<void> = Promise.resolve();
 
   constructor(init: LuReservationsInit) {
@@ -142,7 +142,7 @@ export class LuReservations {
     // The cached holder goes at once: this device server stops enforcing it.
     if (this.#spc2Holder === nexusId) this.#spc2Holder = null;
     if (this.#init.shared === undefined) return undefined;
-    return this.#settle(
+    const released = this.#settle(
       this.commitShared((st) => {
         if (st.spc2Holder === nexusId) st.spc2Holder = null;
         const i = st.medium.prevent.indexOf(nexusId);
@@ -150,6 +150,10 @@ export class LuReservations {
         return noEffects();
       }),
     );
+    // An I_T NEXUS RESET is answered after {@link settled}: the release is then in force everywhere.
+    const before = this.#announced;
+    this.#announced = before.then(() => released);
+    return released;
   }
 
   /** The SPC-2 reservation is gone here without telling anyone (the LU is removed, or a reset came from another device server). */
@@ -182,7 +186,7 @@ export class LuReservations {
     );
   }
 
-  /** Resolves once the last reset made here is in force on every device server sharing the LU. */
+  /** Resolves once the last reset or nexus release made here is in force on every device server sharing the LU. */
   settled(): Promise<void> {
     return this.#announced;
   }

@@ -316,12 +316,18 @@ describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () =
     }
   }, 60_000);
 
-  test('the SPC-2 reservation of a lost nexus at A is released at B before releaseNexus resolves', async () => {
+  test('the SPC-2 reservation of a lost nexus at A is released at B before releaseNexus resolves, and before an I_T NEXUS RESET is answered', async () => {
     const [a, b] = await pair(['gw-n1', 'gw-n2'], 'lun-nexus-loss', {}, [[0, 1], [1, 1]]);
     try {
       expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
       expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.RESERVATION_CONFLICT);
       await a.lu.releaseNexus(nexusAt(a.gw.tpgId, 1));
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      // I_T NEXUS RESET (SAM-5 §7.9) is answered after settled(): the nexus's RESERVE is gone at A then.
+      expect((await b.exec(1, cdbRelease6())).status).toBe(STATUS.GOOD);
+      expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      a.lu.taskManagement({ type: 'i-t-nexus-reset', nexus: nexusAt(a.gw.tpgId, 1), aborted: [] });
+      await a.lu.settled();
       expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
       // A logical unit that is not shared has nothing to wait for.
       expect(new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 8 }), targetName: IQN }).releaseNexus('x')).toBeUndefined();
@@ -332,7 +338,9 @@ describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () =
   }, 60_000);
 
   test('a LOGICAL UNIT RESET at A reaches B as BUS DEVICE RESET FUNCTION OCCURRED and ends the RESERVE, every PREVENT and the mode parameters there', async () => {
-    const [a, b] = await pair(['gw-t1', 'gw-t2'], 'lun-reset', { removable: true }, [[0, 1], [1, 1], [1, 2]]);
+    // Resets made on another device server, as the LUs of both gateways tell their transport of them.
+    const heard: number[] = [];
+    const [a, b] = await pair(['gw-t1', 'gw-t2'], 'lun-reset', { removable: true, onSharedReset: (code) => heard.push(code) }, [[0, 1], [1, 1], [1, 2]]);
     try {
       expect((await b.exec(2, cdbPreventAllow(1))).status).toBe(STATUS.GOOD);
       expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
@@ -342,6 +350,8 @@ describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () =
       await drainUa(b, 2);
       a.lu.taskManagement({ type: 'logical-unit-reset', nexus: nexusAt(a.gw.tpgId, 1), aborted: [] });
       await a.lu.settled();
+      // B heard it once; A, which made it, did not.
+      expect(heard).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
       expect(b.lu.reservationHolder).toBeNull();
       expect(b.lu.removalPrevented).toBe(false);
       expect(b.lu.mode).toEqual({ wce: true, dSense: false, swp: false });
