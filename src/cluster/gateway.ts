@@ -7,9 +7,9 @@
 //   gateways/<name>               {v,tpgId,portals}   bound to the gateway's lease: a live member
 //   ids/<name>, tpgs/<tpgId>      {v,tpgId} / {v,gateway}   kept: the gateway's number, unique
 //   luns/<lunId>/owner            {v,gateway,tpgId}   bound to the owner's lease
-//   luns/<lunId>/state            {v,pr,aptpl,spc2,change}   the shared reservations
+//   luns/<lunId>/state            {v,pr,aptpl,spc2,mode,medium,change}   the LU's shared state, and
+//                                 the effects of the change that wrote it (unit attentions, aborts, a reset)
 //   luns/<lunId>/acks/<name>      {v,rev}             bound to that gateway's lease
-//   luns/<lunId>/reset            {v,by,code}         a reset to apply everywhere
 
 import type { Logger } from 'pino';
 import type { ClusterConfig } from './config.js';

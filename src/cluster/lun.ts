@@ -1,22 +1,23 @@
 // One shared LUN as a gateway sees it: who owns it (the etcd owner key, bound to the owner's lease,
 // raced for whenever it is absent), the asymmetric access states that follow (AsymmetricAccess for the
-// logical unit, SPC-4 §5.15), SET TARGET PORT GROUPS moving the owner, and the shared reservations
-// (SharedLuState): compare-and-swap writes, a cache fed by the watch, acks from every live gateway
-// before a change is answered, and resets announced to the others.
+// logical unit, SPC-4 §5.15), SET TARGET PORT GROUPS moving the owner, and the shared state of the LU
+// (SharedLuState: reservations, mode parameters, the removable medium): compare-and-swap writes, a
+// cache fed by the watch, acks from every live gateway before a change is answered, and the effects a
+// change has on other gateways' nexuses (unit attentions, aborts, a reset) carried with it.
 
 import type { Logger } from 'pino';
 import type { AsymmetricAccess, TargetPortGroupRequest } from '../scsi/alua-access.js';
 import { ALUA_STATE, type TargetPortGroupInit } from '../scsi/cdb/alua.js';
 import { ASC, STATUS, statusName } from '../scsi/constants.js';
-import { PersistentReservations, type PrSnapshot } from '../scsi/persistent-reservations.js';
+import { PersistentReservations } from '../scsi/persistent-reservations.js';
 import { invalidFieldInParameterList } from '../scsi/sense.js';
-import type { ReservationChange, SharedEffects, SharedLuState } from '../scsi/shared-state.js';
+import type { LuSharedState, SharedChange, SharedEffects, SharedLuState, SharedSnapshot } from '../scsi/shared-state.js';
 import type { ItNexus } from '../scsi/types.js';
 import { ScsiError } from '../errors.js';
 import type { ClusterConfig } from './config.js';
 import type { EtcdClient, KeyValue, WatchEvent } from './etcd.js';
 import type { FencingClock } from './fencing.js';
-import { ackValue, encodeValue, luStateValue, ownerValue, resetValue, type LuStateValue, type Validator } from './values.js';
+import { ackValue, encodeValue, luStateValue, ownerValue, type LuStateValue, type Validator } from './values.js';
 
 /** What a LUN needs of its gateway. */
 export interface GatewayLink {
@@ -39,10 +40,8 @@ export interface GatewayLink {
 export interface ClusterLuHooks {
   /** ASYMMETRIC ACCESS STATE CHANGED and the like, for every I_T nexus of the LU here but `exceptNexusId`. */
   establishUnitAttention(code: number, exceptNexusId?: string): void;
-  /** The shared reservations as etcd has them, and the effects for this gateway's nexuses. */
-  applySharedState(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void>;
-  /** A reset of the LU on another gateway. */
-  applyRemoteReset(code: number): void;
+  /** The shared state as etcd has it, and the effects for this gateway's nexuses (a reset made elsewhere included). */
+  applySharedState(state: SharedSnapshot, effects: SharedEffects | null): Promise<void>;
 }
 
 interface Owner {
@@ -57,7 +56,15 @@ interface Cached {
   revision: number;
 }
 
-const EMPTY: LuStateValue = { v: 1, pr: new PersistentReservations().snapshot(), aptpl: false, spc2: null, change: null };
+const EMPTY: LuStateValue = {
+  v: 1,
+  pr: new PersistentReservations().snapshot(),
+  aptpl: false,
+  spc2: null,
+  mode: null,
+  medium: { present: true, prevent: [] },
+  change: null,
+};
 
 function busy(why: string): ScsiError {
   return new ScsiError({ status: STATUS.BUSY, statusName: statusName(STATUS.BUSY) }, why);
@@ -88,7 +95,6 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   #applyChain: Promise<void> = Promise.resolve();
   readonly #acks = new Map<string, number>();
   #waiters: AckWaiter[] = [];
-  #resetRev = 0;
   #racing = false;
   #moving = false;
   /** The I_T nexus whose SET TARGET PORT GROUPS is moving the owner: it is not told of its own change. */
@@ -101,12 +107,15 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   #conds: { cond: () => boolean; done: () => void }[] = [];
   readonly tpgs: number;
   readonly implicitTransitionTime: number;
+  /** A change made on no command's behalf is waited for as long as a command's change waits for acks. */
+  readonly settleBoundMs: number;
 
   constructor(gw: GatewayLink, lunId: string) {
     this.#gw = gw;
     this.lunId = lunId;
     this.tpgs = gw.config.alua === 'explicit' ? 2 : 1;
     this.implicitTransitionTime = Math.min(255, gw.config.leaseTtlS + 1);
+    this.settleBoundMs = gw.config.ackTimeoutMs;
   }
 
   get #key(): string {
@@ -132,7 +141,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     this.#hooks = hooks;
     const st = this.#state;
     this.#lastReport = this.#report();
-    return hooks.applySharedState(st.value.pr, st.value.aptpl, st.value.spc2, null);
+    return hooks.applySharedState(snapshotOf(st.value), null);
   }
 
   /** Reads the LUN's keys, then races for ownership if nobody has it. */
@@ -140,6 +149,9 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     const { kvs } = await this.#gw.etcd.getPrefix(this.#key);
     for (const kv of kvs) this.onEvent(kv.key.slice(this.#key.length).split('/'), { type: 'put', kv }, true);
     this.#race();
+    // No I_T nexus of this gateway can hold anything on a LUN it starts serving: what its port holds
+    // is left from a previous life of this gateway (a crash, a restart) or of this LUN here.
+    this.#releaseLostPorts(true);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -233,35 +245,44 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   // ------------------------------------------------------------------------------------------
   // SharedLuState
 
-  async commit(change: ReservationChange): Promise<void> {
+  async commit(change: SharedChange): Promise<void> {
     const etcd = this.#gw.etcd;
     const stateKey = `${this.#key}state`;
     for (let attempt = 0; attempt < 16; attempt++) {
-      if (!this.#gw.valid()) throw busy('reservations cannot change: this gateway is not in the cluster now');
+      if (!this.#gw.valid()) throw busy('the shared state cannot change: this gateway is not in the cluster now');
       const cur = this.#state;
       const seen = this.#stateKeyRev;
-      const pr = restorePr(cur.value);
-      const scratch = { pr, spc2Holder: cur.value.spc2 };
+      const v = cur.value;
+      // A scratch copy: the change may run again on a newer state.
+      const scratch: LuSharedState = {
+        pr: restorePr(v),
+        spc2Holder: v.spc2,
+        mode: v.mode === null ? null : { ...v.mode },
+        medium: { present: v.medium.present, prevent: [...v.medium.prevent] },
+      };
       const fx = change(scratch);
       const next: LuStateValue = {
         v: 1,
-        pr: pr.snapshot(),
-        aptpl: pr.aptpl,
+        pr: scratch.pr.snapshot(),
+        aptpl: scratch.pr.aptpl,
         spc2: scratch.spc2Holder,
-        change: { by: this.#gw.name, ua: fx.ua, abort: fx.abort },
+        mode: scratch.mode,
+        medium: scratch.medium,
+        change: { by: this.#gw.name, ua: fx.ua, abort: fx.abort, all: fx.all ?? [], reset: fx.reset ?? null },
       };
-      if (sameState(next, cur.value) && fx.ua.length === 0 && fx.abort.length === 0 && seen === cur.revision) return;
-      if (seen !== cur.revision) this.#gw.log.warn({ lunId: this.lunId, revision: seen }, 'replacing a reservation state this gateway could not verify with its own');
+      const effects = fx.ua.length !== 0 || fx.abort.length !== 0 || (fx.all?.length ?? 0) !== 0 || fx.reset !== undefined;
+      if (!effects && sameState(next, v) && seen === cur.revision) return;
+      if (seen !== cur.revision) this.#gw.log.warn({ lunId: this.lunId, revision: seen }, 'replacing a shared LU state this gateway could not verify with its own');
       let r: { ok: boolean; revision: number };
       try {
         r = await etcd.txn(
           // The state as this gateway last saw it, and this gateway still a member under its lease (fencing).
           [{ key: stateKey, modRevision: this.#stateKeyRev }, { key: this.#gw.memberKey, lease: this.#gw.lease }],
           [{ put: stateKey, value: encodeValue(next) }],
-          'changing the shared reservations',
+          'changing the shared LU state',
         );
       } catch (e) {
-        throw busy(`reservations cannot change: ${(e as Error).message}`);
+        throw busy(`the shared state cannot change: ${(e as Error).message}`);
       }
       if (r.ok) {
         await this.#waitAcks(r.revision);
@@ -270,26 +291,7 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
       // Someone else changed it first: wait for the watch to bring that state, then try again on it.
       await this.#until(() => this.#stateKeyRev !== seen, this.#gw.config.ackTimeoutMs);
     }
-    throw busy('reservations keep changing under this command');
-  }
-
-  async announceReset(code: number): Promise<void> {
-    let revision: number;
-    try {
-      const r = await this.#gw.etcd.txn(
-        [{ key: this.#gw.memberKey, lease: this.#gw.lease }],
-        [{ put: `${this.#key}reset`, value: encodeValue({ v: 1, by: this.#gw.name, code }) }],
-        'announcing a LUN reset',
-      );
-      if (!r.ok) throw new Error('this gateway is not a member now');
-      revision = r.revision;
-    } catch (e) {
-      this.#gw.log.error({ lunId: this.lunId, err: (e as Error).message }, 'could not tell the other gateways of a LUN reset');
-      return;
-    }
-    // The reset is in force once every gateway acknowledged its revision; one that does not answer in
-    // time is logged, and the reset answered all the same (a reset does not fail).
-    await this.#waitAcks(revision).catch(() => {});
+    throw busy('the shared state keeps changing under this command');
   }
 
   /** Waits until this gateway and every live member applied state revision `rev`, bounded; BUSY past it. */
@@ -306,8 +308,8 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     clearTimeout(timer);
     if (r === 'late') {
       const laggards = [...this.#gw.members().keys()].filter((m) => (m === this.#gw.name ? this.#applied : (this.#acks.get(m) ?? 0)) < rev);
-      this.#gw.log.error({ lunId: this.lunId, revision: rev, laggards }, 'a reservation change was not applied by every gateway in time');
-      throw busy(`reservation change at revision ${rev} not yet applied by ${laggards.join(', ')}`);
+      this.#gw.log.error({ lunId: this.lunId, revision: rev, laggards }, 'a shared state change was not applied by every gateway in time');
+      throw busy(`shared state change at revision ${rev} not yet applied by ${laggards.join(', ')}`);
     }
   }
 
@@ -367,7 +369,6 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     if (kind === 'owner' && parts.length === 1) this.#onOwner(ev);
     else if (kind === 'state' && parts.length === 1) this.#onState(ev, initial);
     else if (kind === 'acks' && parts.length === 2) this.#onAck(parts[1]!, ev);
-    else if (kind === 'reset' && parts.length === 1) this.#onReset(ev, initial);
     else if (ev.type === 'put') this.#gw.decode(kv, () => 'not a key of the cluster layout');
     this.#checkConds();
   }
@@ -408,9 +409,9 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     const fx = initial || value.change === null ? null : this.#localEffects(value);
     this.#apply(rev, async () => {
       try {
-        await this.#hooks?.applySharedState(value.pr, value.aptpl, value.spc2, fx);
+        await this.#hooks?.applySharedState(snapshotOf(value), fx);
       } catch (e) {
-        this.#gw.log.error({ lunId: this.lunId, revision: rev, err: (e as Error).message }, 'could not apply the shared reservations');
+        this.#gw.log.error({ lunId: this.lunId, revision: rev, err: (e as Error).message }, 'could not apply the shared LU state');
       }
     });
   }
@@ -438,6 +439,9 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     return {
       ua: c.ua.filter(([id]) => this.#gw.isLocalNexus(id)),
       abort: c.abort.filter((id) => this.#gw.isLocalNexus(id)),
+      all: c.all,
+      // The gateway that made a reset applied it to its own nexuses when it happened.
+      reset: c.reset === null || c.by === this.#gw.name ? undefined : c.reset,
     };
   }
 
@@ -451,21 +455,41 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
     this.#wake();
   }
 
-  #onReset(ev: WatchEvent, initial: boolean): void {
-    const rev = ev.kv.modRevision;
-    if (ev.type !== 'put' || rev <= this.#resetRev) return;
-    this.#resetRev = rev;
-    const v = this.#gw.decode(ev.kv, resetValue);
-    if (v === undefined || initial) return;
-    this.#apply(rev, () => {
-      if (v.by !== this.#gw.name) this.#hooks?.applyRemoteReset(v.code);
-    });
-  }
-
   /** Members joined or left: the report changed, and a gateway that left may be waited for no more. */
   membersChanged(): void {
     this.#changed();
     this.#wake();
+    this.#releaseLostPorts(false);
+  }
+
+  /**
+   * SAM-5 I_T nexus loss for every nexus through a port that is gone: a gateway that left the cluster
+   * (stopped, died, its lease expired) took its I_T nexuses with it, so their SPC-2 reservation and
+   * their PREVENT end (persistent registrations do not: SPC-4 §5.13.1). `own`: this gateway's own
+   * port too (it is starting to serve the LUN, none of its nexuses can hold anything yet). Any
+   * gateway may do it; the compare-and-swap makes the first one the only one that writes.
+   */
+  #releaseLostPorts(own: boolean): void {
+    if (this.#closed || !this.#gw.valid() || this.#gw.lease === '0') return;
+    const live = new Set<number>();
+    for (const m of this.#gw.members().values()) live.add(m.tpgId);
+    const mine = this.#gw.tpgId;
+    const lost = (id: string): boolean => {
+      const tpg = portOfNexus(id);
+      if (tpg === undefined) return false;
+      return tpg === mine ? own : !live.has(tpg);
+    };
+    const v = this.#state.value;
+    if (!(v.spc2 !== null && lost(v.spc2)) && !v.medium.prevent.some(lost)) return;
+    this.commit((st) => {
+      if (st.spc2Holder !== null && lost(st.spc2Holder)) st.spc2Holder = null;
+      const keep = st.medium.prevent.filter((id) => !lost(id));
+      st.medium.prevent.splice(0, st.medium.prevent.length, ...keep);
+      return { ua: [], abort: [], changed: false };
+    }).then(
+      () => this.#gw.log.info({ lunId: this.lunId }, 'released the SPC-2 reservation and PREVENT of I_T nexuses through ports that are gone'),
+      (e: unknown) => this.#gw.log.warn({ lunId: this.lunId, err: (e as Error).message }, 'could not release what I_T nexuses through ports that are gone held'),
+    );
   }
 
   /** The fencing clock flipped: this gateway's own state changed. */
@@ -524,6 +548,12 @@ export class ClusterLun implements AsymmetricAccess, SharedLuState {
   }
 }
 
+/** The target port group (TPGT) of an I_T nexus id (`initiator port|IQN,t,0xTPGT`), or undefined. */
+function portOfNexus(id: string): number | undefined {
+  const m = /,t,0x([0-9a-f]{1,4})$/i.exec(id);
+  return m === null ? undefined : parseInt(m[1]!, 16);
+}
+
 function restorePr(v: LuStateValue): PersistentReservations {
   const pr = new PersistentReservations();
   pr.restore(v.pr);
@@ -532,5 +562,15 @@ function restorePr(v: LuStateValue): PersistentReservations {
 }
 
 function sameState(a: LuStateValue, b: LuStateValue): boolean {
-  return a.aptpl === b.aptpl && a.spc2 === b.spc2 && JSON.stringify(a.pr) === JSON.stringify(b.pr);
+  return (
+    a.aptpl === b.aptpl &&
+    a.spc2 === b.spc2 &&
+    JSON.stringify(a.pr) === JSON.stringify(b.pr) &&
+    JSON.stringify(a.mode) === JSON.stringify(b.mode) &&
+    JSON.stringify(a.medium) === JSON.stringify(b.medium)
+  );
+}
+
+function snapshotOf(v: LuStateValue): SharedSnapshot {
+  return { pr: v.pr, aptpl: v.aptpl, spc2Holder: v.spc2, mode: v.mode, medium: v.medium };
 }

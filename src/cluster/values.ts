@@ -3,7 +3,9 @@
 // log line (per key and revision) and ignored: the gateway keeps serving what it can verify.
 // No value ever carries a secret: gateways publish their portals and ids, LUNs their reservations.
 
+import type { ModeState } from '../scsi/handler.js';
 import type { PrSnapshot, Reservation } from '../scsi/persistent-reservations.js';
+import type { SharedMedium } from '../scsi/shared-state.js';
 
 /** Schema version of every value. */
 export const VALUE_VERSION = 1;
@@ -33,14 +35,23 @@ export interface ChangeValue {
   by: string;
   ua: [string, number][];
   abort: string[];
+  /** `[code, except]`: a unit attention for every nexus of every gateway but `except` (MODE PARAMETERS CHANGED). */
+  all: [number, string | null][];
+  /** A reset made at gateway `by` (its unit attention, 29h/xxh), which the others apply to their nexuses; null: none. */
+  reset: number | null;
 }
 
-/** `luns/<lunId>/state`: the shared reservations. */
+/**
+ * `luns/<lunId>/state`: the LU's shared state: the reservations, the mode parameters MODE SELECT set
+ * (null: the defaults), the removable medium and who prevents its removal.
+ */
 export interface LuStateValue {
   v: 1;
   pr: PrSnapshot;
   aptpl: boolean;
   spc2: string | null;
+  mode: ModeState | null;
+  medium: SharedMedium;
   change: ChangeValue | null;
 }
 
@@ -48,13 +59,6 @@ export interface LuStateValue {
 export interface AckValue {
   v: 1;
   rev: number;
-}
-
-/** `luns/<lunId>/reset`: a reset of the LU on one gateway that the others apply too. */
-export interface ResetValue {
-  v: 1;
-  by: string;
-  code: number;
 }
 
 /** Limits on what a value may hold, so a hostile or broken writer cannot make a gateway allocate without bound. */
@@ -120,19 +124,12 @@ export const ackValue: Validator<AckValue> = (x) => {
   return { v: 1, rev: o.rev };
 };
 
-export const resetValue: Validator<ResetValue> = (x) => {
-  const o = versioned(x);
-  if (typeof o === 'string') return o;
-  if (!isGateway(o.by)) return 'by is not a gateway name';
-  // A reset's unit attention is of the 29h family (SAM-5, resets).
-  if (!isInt(o.code, 0x2900, 0x29ff)) return 'code is not a reset unit attention (29h/xx)';
-  return { v: 1, by: o.by, code: o.code };
-};
-
 /** The persistent reservation types of SPC-4 §6.16.2 (1, 3, 5, 6, 7, 8). */
 const PR_TYPES: ReadonlySet<number> = new Set([1, 3, 5, 6, 7, 8]);
 /** The unit attentions a reservation change may establish on other nexuses (SPC-4 §5.13). */
 const PR_UAS: ReadonlySet<number> = new Set([0x2a03, 0x2a04, 0x2a05]);
+/** The unit attentions a change may establish on every nexus but one: MODE PARAMETERS CHANGED (SPC-4 §6.9). */
+const ALL_UAS: ReadonlySet<number> = new Set([0x2a01]);
 
 function prSnapshot(x: unknown): PrSnapshot | string {
   const o = obj(x);
@@ -155,6 +152,47 @@ function prSnapshot(x: unknown): PrSnapshot | string {
   return { version: 1, generation: o.generation, registrations: regs, reservation };
 }
 
+function modeState(x: unknown): ModeState | null | string {
+  // Absent: written before mode parameters were shared; the defaults.
+  if (x === undefined || x === null) return null;
+  const m = obj(x);
+  if (m === undefined || typeof m.wce !== 'boolean' || typeof m.dSense !== 'boolean' || typeof m.swp !== 'boolean') return 'mode is not {wce,dSense,swp} booleans';
+  return { wce: m.wce, dSense: m.dSense, swp: m.swp };
+}
+
+function sharedMedium(x: unknown): SharedMedium | string {
+  // Absent: written before the medium was shared; loaded, nothing prevented.
+  if (x === undefined) return { present: true, prevent: [] };
+  const m = obj(x);
+  if (m === undefined || typeof m.present !== 'boolean') return 'medium.present is not a boolean';
+  if (!Array.isArray(m.prevent) || m.prevent.length > MAX_LIST || !m.prevent.every(isName)) return 'medium.prevent is not a bounded list of nexuses';
+  return { present: m.present, prevent: [...new Set(m.prevent as string[])] };
+}
+
+function changeValue(x: unknown): ChangeValue | null | string {
+  if (x === null) return null;
+  const c = obj(x);
+  if (c === undefined || !isGateway(c.by) || !Array.isArray(c.ua) || !Array.isArray(c.abort)) return 'change is malformed';
+  const all = c.all ?? [];
+  if (!Array.isArray(all)) return 'change.all is not a list';
+  if (c.ua.length > MAX_LIST || c.abort.length > MAX_LIST || all.length > 16) return 'change lists too many nexuses';
+  const ua: [string, number][] = [];
+  for (const u of c.ua) {
+    if (!Array.isArray(u) || u.length !== 2 || !isName(u[0]) || !PR_UAS.has(u[1] as number)) return 'change.ua has a malformed entry';
+    ua.push([u[0], u[1] as number]);
+  }
+  if (!c.abort.every(isName)) return 'change.abort has a malformed entry';
+  const allOut: [number, string | null][] = [];
+  for (const u of all) {
+    if (!Array.isArray(u) || u.length !== 2 || !ALL_UAS.has(u[0] as number) || (u[1] !== null && !isName(u[1]))) return 'change.all has a malformed entry';
+    allOut.push([u[0] as number, u[1] as string | null]);
+  }
+  const reset = c.reset ?? null;
+  // A reset's unit attention is of the 29h family (SAM-5, resets).
+  if (reset !== null && !isInt(reset, 0x2900, 0x29ff)) return 'change.reset is not a reset unit attention (29h/xx)';
+  return { by: c.by, ua, abort: c.abort as string[], all: allOut, reset };
+}
+
 export const luStateValue: Validator<LuStateValue> = (x) => {
   const o = versioned(x);
   if (typeof o === 'string') return o;
@@ -162,20 +200,13 @@ export const luStateValue: Validator<LuStateValue> = (x) => {
   if (typeof pr === 'string') return pr;
   if (typeof o.aptpl !== 'boolean') return 'aptpl is not a boolean';
   if (o.spc2 !== null && !isName(o.spc2)) return 'spc2 is not a nexus or null';
-  let change: ChangeValue | null = null;
-  if (o.change !== null) {
-    const c = obj(o.change);
-    if (c === undefined || !isGateway(c.by) || !Array.isArray(c.ua) || !Array.isArray(c.abort)) return 'change is malformed';
-    if (c.ua.length > MAX_LIST || c.abort.length > MAX_LIST) return 'change lists too many nexuses';
-    const ua: [string, number][] = [];
-    for (const u of c.ua) {
-      if (!Array.isArray(u) || u.length !== 2 || !isName(u[0]) || !PR_UAS.has(u[1] as number)) return 'change.ua has a malformed entry';
-      ua.push([u[0], u[1] as number]);
-    }
-    if (!c.abort.every(isName)) return 'change.abort has a malformed entry';
-    change = { by: c.by, ua, abort: c.abort as string[] };
-  }
-  return { v: 1, pr, aptpl: o.aptpl, spc2: o.spc2 as string | null, change };
+  const mode = modeState(o.mode);
+  if (typeof mode === 'string') return mode;
+  const medium = sharedMedium(o.medium);
+  if (typeof medium === 'string') return medium;
+  const change = changeValue(o.change);
+  if (typeof change === 'string') return change;
+  return { v: 1, pr, aptpl: o.aptpl, spc2: o.spc2 as string | null, mode, medium, change };
 };
 
 /** Parses a value's bytes as JSON then validates it; a reason string when it is refused. */
@@ -191,6 +222,6 @@ export function decodeValue<T>(raw: Buffer, validate: Validator<T>): T | string 
 }
 
 /** Encodes a value for etcd. */
-export function encodeValue(v: MemberValue | TpgValue | OwnerValue | LuStateValue | AckValue | ResetValue): string {
+export function encodeValue(v: MemberValue | TpgValue | OwnerValue | LuStateValue | AckValue): string {
   return JSON.stringify(v);
 }

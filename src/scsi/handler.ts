@@ -7,8 +7,7 @@ import type { BlockBackend } from '../backend/types.js';
 import type { AsymmetricAccess } from './alua-access.js';
 import type { CopyResults } from './copy-results.js';
 import type { LuIdentity } from './inquiry.js';
-import type { PersistentReservations, PrAccess } from './persistent-reservations.js';
-import type { ReservationChange } from './shared-state.js';
+import type { PersistentReservations, PrAccess, ReservationChange } from './persistent-reservations.js';
 import type { RangeLock } from './range-lock.js';
 import type { ItNexus, ScsiCommand, ScsiResponse } from './types.js';
 
@@ -147,14 +146,27 @@ export interface LuContext {
   /** RMB: the medium can be ejected and loaded with START STOP UNIT. */
   readonly removable: boolean;
   /** Whether a removable medium is loaded (always true for a non-removable one). */
-  mediumPresent: boolean;
+  readonly mediumPresent: boolean;
   /** Some I_T nexus has prevented medium removal (SBC-3 PREVENT ALLOW MEDIUM REMOVAL). */
   readonly removalPrevented: boolean;
-  /** PREVENT ALLOW MEDIUM REMOVAL for one nexus. */
-  setPrevent(nexus: NexusState, prevent: boolean): void;
+  /**
+   * PREVENT ALLOW MEDIUM REMOVAL for one nexus. A promise when the LU is shared by several device
+   * servers (the PREVENT is in force through every port once it resolves); undefined otherwise.
+   */
+  setPrevent(nexus: NexusState, prevent: boolean): Promise<void> | undefined;
+  /**
+   * START STOP UNIT LOEJ: loads (`true`) or ejects a removable medium; throws (or rejects) MEDIUM
+   * REMOVAL PREVENTED while any I_T nexus prevents removal. A promise when the LU is shared.
+   */
+  loadMedium(load: boolean): Promise<void> | undefined;
 
-  /** Current mode parameters; MODE SELECT changes them in place. */
+  /** Current mode parameters; change them through {@link changeMode}. */
   readonly mode: ModeState;
+  /**
+   * MODE SELECT set these parameters on nexus `nexusId`: MODE PARAMETERS CHANGED for every other
+   * I_T nexus when that changed them (SPC-4 §6.9). A promise when the LU is shared.
+   */
+  changeMode(update: Partial<ModeState>, nexusId: string): Promise<void> | undefined;
   /** Default mode parameters: the PC=10b values. */
   readonly defaultMode: Readonly<ModeState>;
   /** Writes are refused: read-only, or software write protect (SWP) set in the control page. */

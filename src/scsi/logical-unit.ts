@@ -6,7 +6,7 @@
 // parameters, with the resets and TMFs that change them.
 
 import { ScsiError } from '../errors.js';
-import type { BlockBackend, SidecarStore } from '../backend/types.js';
+import type { BlockBackend } from '../backend/types.js';
 import { MAX_LUN } from '../pdu/lun.js';
 import type { AsymmetricAccess } from './alua-access.js';
 import { ALUA_COMMANDS, aluaRefusal } from './alua.js';
@@ -26,81 +26,22 @@ import type {
   NexusState,
   SupportedTmfs,
 } from './handler.js';
-import { luIdentity, type LuIdentity, type LuIdentityOptions } from './inquiry.js';
-import type { PersistentReservations, PrSnapshot } from './persistent-reservations.js';
+import { luIdentity, type LuIdentity } from './inquiry.js';
+import type { PersistentReservations } from './persistent-reservations.js';
 import { RangeLock } from './range-lock.js';
+import { LuMedium } from './lu-medium.js';
 import { LuReservations } from './lu-reservations.js';
-import type { ReservationChange, SharedEffects, SharedLuState } from './shared-state.js';
+import type { ReservationChange, SharedEffects, SharedSnapshot } from './shared-state.js';
 import { CheckConditionError, invalidFieldInCdb, senseData } from './sense.js';
 import { DEFAULT_TMFS } from './spc.js';
 import { OP_NAMES, STANDARD_COMMAND_TABLE, STANDARD_COMMANDS } from './standard-commands.js';
 import { TaskSet } from './task-set.js';
-import type { ItNexus, LogicalUnitHandle, ScsiCommand, ScsiResponse, TmfType } from './types.js';
+import type { ItNexus, LogicalUnitHandle, ScsiCommand, ScsiResponse } from './types.js';
 import { UnitAttentions } from './unit-attention.js';
 
-/** Options of {@link LogicalUnit}; the identity fields (target name, vendor, serial, NAA, ...) are {@link LuIdentityOptions}. */
-export interface LogicalUnitOptions extends LuIdentityOptions {
-  /** The LUN, 0..16383 (single-level peripheral or flat addressing, SAM-5 §4.6). */
-  lun: number;
-  /** The store of blocks. The LU owns it: {@link LogicalUnit.remove} closes it. */
-  backend: BlockBackend;
-  /** Refuse every write path with DATA PROTECT even if the backend could write. */
-  readOnly?: boolean;
-  /** RMB=1: the medium can be ejected with START STOP UNIT LOEJ=1. */
-  removable?: boolean;
-  /** Default (and initial) WCE of the caching mode page; true unless set. */
-  writeCache?: boolean;
-  /** Default (and initial) D_SENSE of the control mode page; false unless set. */
-  descriptorSense?: boolean;
-  /** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (READ CAPACITY(16)), 0..15. */
-  lbppbe?: number;
-  limits?: Partial<LogicalUnitLimits>;
-  /** Task management functions reported by REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS. */
-  tmfs?: SupportedTmfs;
-  /** Commands beyond the standard SPC/SBC set (vendor specific ones). */
-  extraCommands?: readonly CommandDescriptor[];
-  /**
-   * Where persistent reservations with APTPL are kept (SPC-4 §5.13.5); by default the backend's
-   * sidecar 'pr' (`PATH.pr.json` beside a file). null: APTPL is not offered (PTPL_C=0).
-   */
-  prStore?: SidecarStore | null;
-  /**
-   * Asymmetric access (SPC-4 §5.15): INQUIRY reports TPGS, VPD 83h the target port group, REPORT (and,
-   * when offered, SET) TARGET PORT GROUPS join the command table, and every command is checked against
-   * the state of the local target port group. Absent: TPGS 0, every port equal (as without a cluster).
-   */
-  alua?: AsymmetricAccess;
-  /**
-   * Where the reservations live when several device servers share this LU (gateways of a cluster):
-   * every change goes through it, and {@link LogicalUnit.applySharedState} brings the result here.
-   * APTPL is then offered (the shared store is durable) and no sidecar is used.
-   */
-  shared?: SharedLuState;
-  /**
-   * Told about unexpected (non-SCSI) errors that ended a command in HARDWARE ERROR (`cmd` undefined:
-   * a shared reservation change made on no command's behalf, e.g. the release of a lost nexus's RESERVE, failed).
-   */
-  onInternalError?: (e: unknown, cmd: ScsiCommand | undefined) => void;
-  /** @internal The SCSI target device that owns this LU. */
-  host?: LuHost;
-}
+import type { LogicalUnitOptions, LuResetKind, TaskManagementEvent } from './lu-options.js';
 
-/** A task management function as the transport reports it to a logical unit (SAM-5 §7). */
-export interface TaskManagementEvent {
-  type: TmfType;
-  /** The I_T nexus the TMF arrived on. */
-  nexus: ItNexus;
-  /** Initiator task tags of this LU's tasks the transport aborted (their AbortSignals fire). */
-  aborted: readonly number[];
-  /**
-   * The I_T nexuses (ids) whose tasks on this LU were aborted, the issuing one included. CLEAR TASK SET
-   * tells the others with COMMANDS CLEARED BY ANOTHER INITIATOR; absent, the LU counts its own tasks.
-   */
-  abortedNexuses?: readonly string[];
-}
-
-/** The resets and TMF side effects a logical unit applies (SAM-5 resets and §7). */
-export type LuResetKind = 'logical-unit-reset' | 'target-warm-reset' | 'target-cold-reset' | 'i-t-nexus-reset' | 'clear-task-set';
+export type { LogicalUnitOptions, LuResetKind, TaskManagementEvent };
 
 /**
  * One logical unit of a SCSI target device: the emulation the iSCSI transport hands commands to.
@@ -146,7 +87,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
   /** @internal EXTENDED COPY results held per I_T nexus for RECEIVE COPY RESULTS. */
   readonly copyResults = new CopyResults();
-  /** Whether a removable medium is loaded (always true for a non-removable one). */
+  /** Whether a removable medium is loaded (always true for a non-removable one); changed through START STOP UNIT. */
   mediumPresent = true;
   /** Asymmetric access (SPC-4 §5.15), or undefined: TPGS 0. */
   readonly alua: AsymmetricAccess | undefined;
@@ -156,9 +97,11 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   readonly #ua: UnitAttentions;
   readonly #tasks = new TaskSet();
   readonly #onInternalError: ((e: unknown, cmd: ScsiCommand | undefined) => void) | undefined;
+  readonly #onSharedReset: ((code: number) => void) | undefined;
   /** Persistent and SPC-2 reservations, local or shared (lu-reservations.ts). */
   readonly #res: LuReservations;
-  #preventCount = 0;
+  /** The medium, PREVENT and mode parameters, local or shared (lu-medium.ts). */
+  readonly #medium: LuMedium;
   #removed = false;
   #removing: Promise<void> | null = null;
 
@@ -189,6 +132,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.defaultMode = Object.freeze({ wce: opts.writeCache ?? true, dSense: opts.descriptorSense ?? false, swp: false });
     this.mode = { ...this.defaultMode };
     this.#onInternalError = opts.onInternalError;
+    this.#onSharedReset = opts.onSharedReset;
     this.host = opts.host ?? this.#ownHost();
     this.#ua = new UnitAttentions(this.host);
     this.#res = new LuReservations({
@@ -196,12 +140,20 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
       store: opts.shared !== undefined || opts.prStore === null ? undefined : (opts.prStore ?? (backend.readOnly ? undefined : backend.sidecar?.('pr'))),
       shared: opts.shared,
       establish: (id, code) => this.#ua.establishFor(id, code),
+      establishAll: (code, except) => this.#ua.establish(code, except ?? undefined),
       abort: (ids) => this.host.abortTasks?.(this.lun, ids) ?? Promise.resolve(),
       onError: (e) => this.#onInternalError?.(e, undefined),
     });
     // APTPL (SPC-4 §5.13.5): what was persisted comes back before the first command. A document that
     // cannot be read is an error at start-up, not a silent loss of reservations.
     this.#res.load();
+    this.#medium = new LuMedium({
+      holder: this,
+      removable: this.removable,
+      defaults: this.defaultMode,
+      commit: opts.shared === undefined ? undefined : (change) => this.#res.commitShared(change),
+      establish: (code, except) => this.#ua.establish(code, except),
+    });
   }
 
   /** Logical block size in bytes. */
@@ -231,7 +183,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
 
   /** Some I_T nexus has prevented medium removal (SBC-3 PREVENT ALLOW MEDIUM REMOVAL). */
   get removalPrevented(): boolean {
-    return this.#preventCount !== 0;
+    return this.#medium.removalPrevented;
   }
 
   /** Tasks admitted and not finished, plus those queued behind an ORDERED task. */
@@ -392,11 +344,19 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     this.#ua.clear(nexusId, code);
   }
 
-  /** @internal PREVENT ALLOW MEDIUM REMOVAL for one nexus. */
-  setPrevent(nexus: NexusState, prevent: boolean): void {
-    if (nexus.prevent === prevent) return;
-    nexus.prevent = prevent;
-    this.#preventCount += prevent ? 1 : -1;
+  /** @internal PREVENT ALLOW MEDIUM REMOVAL for one nexus; a promise when the LU is shared. */
+  setPrevent(nexus: NexusState, prevent: boolean): Promise<void> | undefined {
+    return this.#medium.setPrevent(nexus, prevent);
+  }
+
+  /** @internal START STOP UNIT LOEJ: loads or ejects a removable medium unless removal is prevented. */
+  loadMedium(load: boolean): Promise<void> | undefined {
+    return this.#medium.load(load);
+  }
+
+  /** @internal MODE SELECT: sets mode parameters; MODE PARAMETERS CHANGED for every other nexus when they changed. */
+  changeMode(update: Partial<ModeState>, nexusId: string): Promise<void> | undefined {
+    return this.#medium.changeMode(update, nexusId);
   }
 
   #ownHost(): LuHost {
@@ -421,13 +381,29 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
 
   /**
-   * Takes the shared reservations as the keeper of the shared state has them (a cluster's watch) and
-   * applies the effects of the change that produced them to this device server's own I_T nexuses:
-   * their unit attentions, and the abort of their tasks (PREEMPT AND ABORT). Resolves once the
-   * aborted tasks have ended.
+   * Takes the shared state as its keeper has it (a cluster's watch): reservations, mode parameters,
+   * the medium; then applies the effects of the change that produced it to this device server's own
+   * I_T nexuses: their unit attentions, a reset made on another device server, and the abort of their
+   * tasks (PREEMPT AND ABORT). Resolves once the aborted tasks have ended.
    */
-  applySharedState(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void> {
-    return this.#res.applyShared(pr, aptpl, spc2Holder, effects);
+  applySharedState(state: SharedSnapshot, effects: SharedEffects | null): Promise<void> {
+    this.#medium.applyShared(state);
+    const reset = effects?.reset;
+    if (reset !== undefined) this.#hardReset(reset, false);
+    const applied = this.#res.applyShared(state, effects);
+    if (reset !== undefined) this.#onSharedReset?.(reset);
+    return applied;
+  }
+
+  /**
+   * What the loss of I_T nexus `nexus` changes in the state other device servers share (its SPC-2
+   * reservation, its PREVENT): committed at once, the promise resolving once every device server
+   * applied it (bounded, never rejecting). Undefined when the LU is not shared: then {@link nexusLost}
+   * does it all. The transport calls this before it answers a logout, so that the initiator, once
+   * told the nexus is gone, finds it gone through every port.
+   */
+  releaseNexus(nexus: ItNexus | string): Promise<void> | undefined {
+    return this.#res.shared ? this.#res.releaseNexus(typeof nexus === 'string' ? nexus : nexus.id) : undefined;
   }
 
   /**
@@ -439,10 +415,10 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   nexusLost(nexus: ItNexus | string): void {
     const id = typeof nexus === 'string' ? nexus : nexus.id;
     const st = this.#ua.state(id);
-    this.#res.releaseSpc2(id);
+    void this.#res.releaseNexus(id);
     // Persistent reservations outlive the nexus (SPC-4 §5.13.1); held copy results do not.
     this.copyResults.discard(id);
-    this.setPrevent(st, false);
+    this.#medium.nexusLost(st);
     this.#ua.lose(st);
   }
 
@@ -494,14 +470,13 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
     const nexusId = typeof nexus === 'string' ? nexus : nexus?.id;
     switch (kind) {
       case 'logical-unit-reset':
-        this.#hardReset(ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        this.#hardReset(ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED, true);
         return;
       case 'target-warm-reset':
-        this.#hardReset(ASC.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED);
+        this.#hardReset(ASC.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED, true);
         return;
       case 'target-cold-reset':
-        if (!this.pr.aptpl) this.#res.forget();
-        this.#hardReset(ASC.POWER_ON_OCCURRED);
+        this.#hardReset(ASC.POWER_ON_OCCURRED, true, true);
         return;
       case 'i-t-nexus-reset':
         if (nexusId === undefined) throw new TypeError('an I_T nexus reset needs the nexus');
@@ -514,30 +489,25 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
   }
 
   /**
-   * Resolves once the effects of the last reset here reached every other device server sharing the LU
-   * (immediately without one): the transport answers the task management function after it.
+   * Resolves once the effects of the last reset or I_T nexus loss here reached every other device
+   * server sharing the LU (immediately without one): the transport answers the task management
+   * function after it.
    */
   settled(): Promise<void> {
     return this.#res.settled();
   }
 
   /**
-   * A reset of this LU announced by another device server sharing it (SAM-5 resets reach every I_T
-   * nexus of the logical unit): the same unit attention, SPC-2 reservation, PREVENT and mode parameter
-   * effects for this device server's own nexuses.
+   * `here`: the reset happened on this device server, and the others sharing the LU apply it too (a
+   * reset from one of them arrives through {@link applySharedState}).
    */
-  applyRemoteReset(code: number): void {
-    this.#hardReset(code, false);
-  }
-
-  #hardReset(code: number, announce = true): void {
+  #hardReset(code: number, here: boolean, powerLoss = false): void {
     // SAM-5, logical unit reset: SPC-2 reservations released, mode parameters back to their defaults (nothing is
     // saved), and a unit attention for every I_T nexus that takes precedence over older ones.
-    // Persistent reservations are not affected by a reset (SPC-4 §5.13.1).
-    this.#res.reset(announce ? code : undefined);
+    // Persistent reservations are not affected by a reset (SPC-4 §5.13.1), but by a power loss without APTPL.
+    this.#res.reset(here ? code : undefined, powerLoss);
     this.copyResults.discard();
-    for (const st of this.#ua.all()) this.setPrevent(st, false);
-    Object.assign(this.mode, this.defaultMode);
+    this.#medium.reset(this.#ua.all());
     this.#ua.reset(code);
   }
 
@@ -581,7 +551,7 @@ export class LogicalUnit implements LogicalUnitHandle, LuContext {
           this.#ua.forget();
           this.#res.dropSpc2();
           this.copyResults.discard();
-          this.#preventCount = 0;
+          this.#medium.forget();
           onStep?.('reset');
         }
       })();

@@ -1,13 +1,15 @@
 // The reservations of one logical unit (SPC-4 §5.13 persistent reservations, SPC-2 RESERVE/RELEASE):
 // kept here, with APTPL state in a sidecar beside the medium, or kept by a shared store when several
 // device servers present the LU (shared-state.ts), with this copy as the cache the I/O path checks.
-// Changes run one at a time per LU.
+// Changes run one at a time per LU; when the LU is shared, every change of its shared state (the
+// medium and mode parameters of lu-medium.ts too) runs in the same line, and so do the changes that
+// an I_T nexus loss and a reset make to it.
 
 import type { SidecarStore } from '../backend/types.js';
 import { ASC, SENSE_KEY } from './constants.js';
-import { PersistentReservations, type PrEffects, type PrSnapshot } from './persistent-reservations.js';
+import { PersistentReservations, type PrEffects } from './persistent-reservations.js';
 import { CheckConditionError } from './sense.js';
-import type { ReservationChange, ReservationState, SharedEffects, SharedLuState } from './shared-state.js';
+import type { ReservationChange, ReservationState, SharedChange, SharedChangeEffects, SharedEffects, SharedLuState, SharedSnapshot } from './shared-state.js';
 
 /** What {@link LuReservations} needs from its logical unit. */
 export interface LuReservationsInit {
@@ -17,13 +19,15 @@ export interface LuReservationsInit {
   shared: SharedLuState | undefined;
   /** Establishes a unit attention for one I_T nexus of this device server. */
   establish(nexusId: string, code: number): void;
+  /** Establishes a unit attention for every I_T nexus of this device server but `except`. */
+  establishAll(code: number, except: string | null): void;
   /** Aborts the tasks of these I_T nexuses on this LU (PREEMPT AND ABORT), resolving once they ended. */
   abort(nexusIds: readonly string[]): Promise<void>;
-  /** A change made on no command's behalf (the release of a lost nexus's RESERVE) failed. */
+  /** A change made on no command's behalf (the release of a lost nexus's RESERVE, a reset) failed or was late. */
   onError(e: unknown): void;
 }
 
-function noEffects(): PrEffects {
+function noEffects(): SharedChangeEffects {
   return { ua: [], abort: [], changed: false };
 }
 
@@ -35,7 +39,7 @@ export class LuReservations {
   readonly #init: LuReservationsInit;
   /** Changes run one at a time: each may await its APTPL save or its shared commit. */
   #chain: Promise<void> = Promise.resolve();
-  /** The last reset announced to the other device servers, until they applied it. */
+  /** The last reset or nexus release announced to the other device servers, until they applied it. */
   #announced: Promise<void> = Promise.resolve();
 
   constructor(init: LuReservationsInit) {
@@ -53,6 +57,11 @@ export class LuReservations {
     return this.#spc2Holder;
   }
 
+  /** Several device servers share the LU's state (through {@link LuReservationsInit.shared}). */
+  get shared(): boolean {
+    return this.#init.shared !== undefined;
+  }
+
   /** APTPL can be honoured (PTPL_C): a sidecar, or the durable shared store. */
   get persistCapable(): boolean {
     return this.#init.store !== undefined || this.#init.shared !== undefined;
@@ -65,9 +74,9 @@ export class LuReservations {
    * then the unit attentions are established and the tasks of preempted nexuses aborted.
    */
   change(change: ReservationChange): Promise<void> {
+    const shared = this.#init.shared;
+    if (shared !== undefined) return this.commitShared(change);
     const run = this.#chain.then(async () => {
-      const shared = this.#init.shared;
-      if (shared !== undefined) return shared.commit(change);
       const before = this.pr.clone();
       const state: ReservationState = { pr: this.pr, spc2Holder: this.#spc2Holder };
       let fx: PrEffects;
@@ -98,30 +107,53 @@ export class LuReservations {
     return run;
   }
 
+  /**
+   * Commits a change of the shared state (shared LUs only), in line with every other change of this
+   * LU; resolves once every device server applied it.
+   */
+  commitShared(change: SharedChange): Promise<void> {
+    const shared = this.#init.shared;
+    if (shared === undefined) return Promise.reject(new TypeError('this logical unit has no shared state'));
+    const run = this.#chain.then(() => shared.commit(change));
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
   /** Takes the shared state and applies the effects meant for this device server's nexuses. */
-  async applyShared(pr: PrSnapshot, aptpl: boolean, spc2Holder: string | null, effects: SharedEffects | null): Promise<void> {
+  async applyShared(s: SharedSnapshot, effects: SharedEffects | null): Promise<void> {
     const next = new PersistentReservations();
-    next.restore(pr);
-    next.aptpl = aptpl;
+    next.restore(s.pr);
+    next.aptpl = s.aptpl;
     this.pr.assign(next);
-    this.#spc2Holder = spc2Holder;
+    this.#spc2Holder = s.spc2Holder;
     if (effects === null) return;
     for (const [id, code] of effects.ua) this.#init.establish(id, code);
+    for (const [code, except] of effects.all) this.#init.establishAll(code, except);
     if (effects.abort.length !== 0) await this.#init.abort(effects.abort);
   }
 
-  /** Drops the SPC-2 reservation of `nexusId` (nexus loss), or whoever holds it (reset); shared too. */
-  releaseSpc2(nexusId?: string): void {
-    const holder = this.#spc2Holder;
-    if (holder === null || (nexusId !== undefined && holder !== nexusId)) return;
-    // The cached holder goes at once (this device server stops enforcing it); the shared copy follows.
-    this.#spc2Holder = null;
-    if (this.#init.shared === undefined) return;
-    this.change((st) => {
-      if (st.spc2Holder !== holder) return noEffects();
-      st.spc2Holder = null;
-      return { ...noEffects(), spc2: true };
-    }).catch((e: unknown) => this.#init.onError(e));
+  /**
+   * The I_T nexus `nexusId` is lost (SAM-5): its SPC-2 reservation ends (persistent registrations
+   * outlive it, SPC-4 §5.13.1). Shared, the shared copy goes too, with the nexus's PREVENT (SBC-3),
+   * and the promise resolves once every device server applied that (or the bound passed: a change
+   * made on no command's behalf is never refused, only logged); undefined when the LU is not shared.
+   */
+  releaseNexus(nexusId: string): Promise<void> | undefined {
+    // The cached holder goes at once: this device server stops enforcing it.
+    if (this.#spc2Holder === nexusId) this.#spc2Holder = null;
+    if (this.#init.shared === undefined) return undefined;
+    const released = this.#settle(
+      this.commitShared((st) => {
+        if (st.spc2Holder === nexusId) st.spc2Holder = null;
+        const i = st.medium.prevent.indexOf(nexusId);
+        if (i >= 0) st.medium.prevent.splice(i, 1);
+        return noEffects();
+      }),
+    );
+    // An I_T NEXUS RESET is answered after {@link settled}: the release is then in force everywhere.
+    const before = this.#announced;
+    this.#announced = before.then(() => released);
+    return released;
   }
 
   /** The SPC-2 reservation is gone here without telling anyone (the LU is removed, or a reset came from another device server). */
@@ -130,33 +162,53 @@ export class LuReservations {
   }
 
   /**
-   * A reset (SAM-5): the SPC-2 reservation is released; `code` given, the reset happened here and
-   * the other device servers sharing the LU hear of it; undefined, it came from one of them.
+   * A reset (SAM-5): the SPC-2 reservation is released, and with `powerLoss` the persistent
+   * reservations too unless APTPL kept them (SPC-4 §5.13.5). `code` given, the reset happened here:
+   * shared, one change releases the reservation, every PREVENT and the mode parameters everywhere,
+   * and tells the other device servers to apply the reset to their nexuses; undefined, it came from
+   * one of them.
    */
-  reset(code: number | undefined): void {
-    if (code === undefined) {
-      this.dropSpc2();
+  reset(code: number | undefined, powerLoss = false): void {
+    this.#spc2Holder = null;
+    if (code === undefined) return;
+    if (this.#init.shared === undefined) {
+      if (powerLoss && !this.pr.aptpl) this.pr.assign(new PersistentReservations());
       return;
     }
-    this.releaseSpc2();
-    if (this.#init.shared !== undefined) this.#announced = this.#init.shared.announceReset(code).catch((e: unknown) => this.#init.onError(e));
+    this.#announced = this.#settle(
+      this.commitShared((st) => {
+        st.spc2Holder = null;
+        st.medium.prevent.length = 0;
+        st.mode = null;
+        if (powerLoss && !st.pr.aptpl) st.pr.assign(new PersistentReservations());
+        return { ...noEffects(), changed: true, reset: code };
+      }),
+    );
   }
 
-  /** Resolves once the last reset announced here is in force on every device server sharing the LU. */
+  /** Resolves once the last reset or nexus release made here is in force on every device server sharing the LU. */
   settled(): Promise<void> {
     return this.#announced;
   }
 
-  /** A power loss without APTPL: registrations and the reservation do not survive (SPC-4 §5.13.5). */
-  forget(): void {
-    if (this.#init.shared === undefined) {
-      this.pr.assign(new PersistentReservations());
-      return;
-    }
-    this.change((st) => {
-      if (st.pr.aptpl) return noEffects();
-      st.pr.assign(new PersistentReservations());
-      return { ...noEffects(), changed: true };
-    }).catch((e: unknown) => this.#init.onError(e));
+  /** Waits for a change made on no command's behalf, at most the shared store's bound; never rejects. */
+  #settle(p: Promise<void>): Promise<void> {
+    const ms = this.#init.shared?.settleBoundMs ?? 0;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.#init.onError(new Error(`a shared state change was not in force everywhere after ${ms} ms`));
+        resolve();
+      }, ms);
+      timer.unref();
+    });
+    const done = p.then(
+      () => clearTimeout(timer),
+      (e: unknown) => {
+        clearTimeout(timer);
+        this.#init.onError(e);
+      },
+    );
+    return Promise.race([done, late]);
   }
 }

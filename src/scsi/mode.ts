@@ -149,7 +149,7 @@ function parameterListLengthError(): CheckConditionError {
 }
 
 /** MODE SELECT(6) (SPC-4 §6.9) and MODE SELECT(10) (SPC-4 §6.10). */
-export function modeSelect(lu: LuContext, cmd: ScsiCommand, nexus: NexusState, ten: boolean): ScsiResponse {
+export function modeSelect(lu: LuContext, cmd: ScsiCommand, nexus: NexusState, ten: boolean): Promise<ScsiResponse> | ScsiResponse {
   const cdb = cmd.cdb;
   const pf = (cdb[1]! & 0x10) !== 0;
   const sp = (cdb[1]! & 0x01) !== 0;
@@ -201,17 +201,16 @@ export function modeSelect(lu: LuContext, cmd: ScsiCommand, nexus: NexusState, t
     updates.push({ code, page: p.subarray(off, off + 2 + plen) });
     off += 2 + plen;
   }
-  const before = { ...lu.mode };
+  const update: Partial<ModeState> = {};
   for (const u of updates) {
-    if (u.code === PAGE_CACHING) lu.mode.wce = (u.page[2]! & 0x04) !== 0;
+    if (u.code === PAGE_CACHING) update.wce = (u.page[2]! & 0x04) !== 0;
     else if (u.code === PAGE_CONTROL) {
-      lu.mode.dSense = (u.page[2]! & 0x04) !== 0;
-      lu.mode.swp = (u.page[4]! & 0x08) !== 0;
+      update.dSense = (u.page[2]! & 0x04) !== 0;
+      update.swp = (u.page[4]! & 0x08) !== 0;
     }
   }
-  if (before.wce !== lu.mode.wce || before.dSense !== lu.mode.dSense || before.swp !== lu.mode.swp) {
-    // SPC-4 §6.9: MODE PARAMETERS CHANGED to every I_T nexus other than the one that changed them.
-    lu.establishUnitAttention(ASC.MODE_PARAMETERS_CHANGED, nexus.id);
-  }
-  return { status: STATUS.GOOD };
+  // SPC-4 §6.9: MODE PARAMETERS CHANGED to every I_T nexus other than the one that changed them (the
+  // LU does it, through every port when several device servers share it).
+  const shared = lu.changeMode(update, nexus.id);
+  return shared === undefined ? { status: STATUS.GOOD } : shared.then(() => ({ status: STATUS.GOOD }));
 }

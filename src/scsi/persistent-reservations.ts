@@ -54,6 +54,22 @@ export interface PrEffects {
   spc2?: boolean;
 }
 
+/** The reservations of a logical unit as a change sees them: persistent ones and the SPC-2 holder. */
+export interface ReservationState {
+  /** Persistent reservations (SPC-4 §5.13). */
+  readonly pr: PersistentReservations;
+  /** The I_T nexus (id) holding the SPC-2 reservation (RESERVE(6)/(10)), or null. */
+  spc2Holder: string | null;
+}
+
+/**
+ * One change of the reservations: mutates `state` and returns its effects (unit attentions to
+ * establish, nexuses whose tasks to abort); throws the status and sense the command ends in. It may
+ * run more than once (a compare-and-swap of a shared state retried on a newer one), so it must not
+ * touch anything else.
+ */
+export type ReservationChange = (state: ReservationState) => PrEffects;
+
 /** The parameter list of every PERSISTENT RESERVE OUT service action but REGISTER AND MOVE (SPC-4 §6.16.3). */
 export interface ProutParameters {
   key: bigint;

@@ -16,10 +16,10 @@ import {
 } from './block-io.js';
 import { readU64, truncate, writeU64 } from './cdb/fields.js';
 import { command, F_MEDIUM, F_WRITE, usage10, usage12, usage16, USAGE_LBA4, USAGE_LBA8 } from './command.js';
-import { ASC, OP, SAI, STATUS } from './constants.js';
+import { OP, SAI, STATUS } from './constants.js';
 import type { CommandDescriptor, CommandHandler, LuContext, NexusState } from './handler.js';
 import type { PrAccess } from './persistent-reservations.js';
-import { illegalRequest, invalidFieldInCdb } from './sense.js';
+import { invalidFieldInCdb } from './sense.js';
 import type { ScsiCommand, ScsiResponse } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -342,20 +342,19 @@ async function startStopUnit(lu: LuContext, cmd: ScsiCommand): Promise<ScsiRespo
       throw mediumError(e, 'write');
     }
   }
-  if (loej && lu.removable) {
-    // SBC-3 PREVENT ALLOW MEDIUM REMOVAL: while any I_T nexus prevents removal, neither eject nor load is allowed.
-    if (lu.removalPrevented) throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
-    lu.mediumPresent = start;
-  }
+  // SBC-3 PREVENT ALLOW MEDIUM REMOVAL: while any I_T nexus prevents removal, neither eject nor load is allowed.
+  if (loej) await lu.loadMedium(start);
   return { status: STATUS.GOOD };
 }
 
+const GOOD: () => ScsiResponse = () => ({ status: STATUS.GOOD });
+
 /** PREVENT ALLOW MEDIUM REMOVAL (SBC-3): per I_T nexus; 10b and 11b are obsolete. */
-function preventAllow(lu: LuContext, cmd: ScsiCommand, nexus: NexusState): ScsiResponse {
+function preventAllow(lu: LuContext, cmd: ScsiCommand, nexus: NexusState): Promise<ScsiResponse> | ScsiResponse {
   const prevent = cmd.cdb[4]! & 0x03;
   if (prevent > 1) throw invalidFieldInCdb(4, 1);
-  if (lu.removable) lu.setPrevent(nexus, prevent === 1);
-  return { status: STATUS.GOOD };
+  const shared = lu.removable ? lu.setPrevent(nexus, prevent === 1) : undefined;
+  return shared === undefined ? GOOD() : shared.then(GOOD);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,6 +183,21 @@ export class ScsiTargetDevice implements LuHost {
     for (const l of this.#luns.values()) l.nexusLost(id);
   }
 
+  /**
+   * The I_T nexus is about to be lost (a logout about to be answered): every LU shared with other
+   * device servers commits what the loss changes in the state they share (its SPC-2 reservation, its
+   * PREVENT). Resolves once that is in force everywhere (bounded, never rejecting); undefined when no
+   * LU is shared, so the caller goes on at once. {@link nexusLost} follows as usual.
+   */
+  releaseNexus(nexus: ItNexus | string): Promise<void> | undefined {
+    let waits: Promise<void>[] | undefined;
+    for (const l of this.#luns.values()) {
+      const p = l.releaseNexus(nexus);
+      if (p !== undefined) (waits ??= []).push(p);
+    }
+    return waits === undefined ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
   /** A target reset: every LU performs a hard reset (SAM-5, hard reset). */
   reset(kind: TargetResetKind): void {
     for (const l of this.#luns.values()) l.reset(kind);

@@ -1,6 +1,6 @@
 // The target's side of a cluster (docs/cluster.md): each LUN of a gateway joins its shared LUN in
 // etcd, named by its backing, and takes from it the identity every gateway reports (NAA, serial),
-// its asymmetric access states and its shared reservations.
+// its asymmetric access states and its shared state (reservations, mode parameters, the medium).
 
 import { parseLunSpec } from '../backend/spec.js';
 import { canonicalBacking, lunIdOf, sharedIdentity, type ClusterGateway } from '../cluster/index.js';
@@ -28,8 +28,7 @@ export async function joinSharedLun(gw: ClusterGateway, spec: string, setting: s
     attach: (lu) =>
       shared.attach({
         establishUnitAttention: (code, except) => lu.establishUnitAttention(code, except),
-        applySharedState: (pr, aptpl, spc2, effects) => lu.applySharedState(pr, aptpl, spc2, effects),
-        applyRemoteReset: (code) => lu.applyRemoteReset(code),
+        applySharedState: (state, effects) => lu.applySharedState(state, effects),
       }),
   };
 }

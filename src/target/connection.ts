@@ -244,6 +244,7 @@ export class TargetConnection {
         send: this.#send,
         drop: (reason) => void this.close(reason),
         closeAfterLogout: () => void this.close('logged out', { linger: true, logout: true }),
+        releaseNexus: node === undefined || session.nexus === undefined ? undefined : () => node.device.releaseNexus(session.nexus!),
         execute: node === undefined ? undefined : (cmd) => node.device.execute(cmd),
         tmf: node?.tmf ?? this.#server.discoveryTmf,
         text: new TargetTextResponder({ sendTargets: (c, v) => this.#server.sendTargets(this, c, v) }),

@@ -119,6 +119,11 @@ export class TargetNode {
           this.#log.error({ err: error, lun: cmd.lun, itt: cmd.taskTag }, 'command failed inside the target');
           this.emit({ type: 'backend-error', target: this.name, lun: cmd.lun, error });
         },
+        // A TARGET COLD RESET through another gateway of the cluster resets this same target: it is a
+        // power on event that terminates every session, those through this gateway too (RFC 7143 §11.5.1).
+        onSharedReset: (code) => {
+          if (code === ASC.POWER_ON_OCCURRED) this.dropAll('TARGET COLD RESET through another gateway');
+        },
       },
     });
     this.lunEvents = opts.lunEvents ?? 'both';

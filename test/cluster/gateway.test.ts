@@ -1,6 +1,7 @@
 // Gateways of a cluster against a real etcd (TLS with client certificates, user and password): LUN
 // ownership and the ALUA states it gives, failover when the owner leaves, shared reservations enforced
-// on every gateway, their unit attentions across gateways, and values that cannot be verified.
+// on every gateway, the mode parameters and the removable medium shared too, the unit attentions and
+// resets that reach other gateways' nexuses, nexus loss, and values that cannot be verified.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
@@ -9,16 +10,24 @@ import { ClusterGateway } from '../../src/cluster/gateway.js';
 import type { ClusterConfig } from '../../src/cluster/config.js';
 import {
   ALUA_STATE,
+  cdbModeSelect6,
+  cdbModeSense6,
   cdbPersistentReserveOut,
+  cdbPreventAllow,
+  cdbRead10,
+  cdbRelease6,
   cdbReportTargetPortGroups,
+  cdbReserve6,
+  cdbStartStopUnit,
   cdbSetTargetPortGroups,
   cdbTestUnitReady,
   encodeSetTargetPortGroups,
   cdbWrite10,
+  parseModeSense,
   parseReportTargetPortGroups,
 } from '../../src/scsi/cdb/index.js';
 import { ASC, PR_TYPE, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
-import { LogicalUnit } from '../../src/scsi/logical-unit.js';
+import { LogicalUnit, type LogicalUnitOptions } from '../../src/scsi/logical-unit.js';
 import { parseSense } from '../../src/scsi/sense.js';
 import type { ItNexus, ScsiResponse } from '../../src/scsi/types.js';
 import { cmd, pattern } from '../scsi/helpers.js';
@@ -55,15 +64,14 @@ interface Gw {
   exec(n: number, cdb: Buffer, dataOut?: Buffer): Promise<ScsiResponse>;
 }
 
-async function gateway(etcd: PrivateEtcd, name: string, lunId: string, extra: Partial<ClusterConfig> = {}): Promise<Gw> {
+async function gateway(etcd: PrivateEtcd, name: string, lunId: string, extra: Partial<ClusterConfig> = {}, luOpts: Partial<LogicalUnitOptions> = {}): Promise<Gw> {
   const { log, lines } = logSink();
   const gw = await ClusterGateway.start({ config: etcd.config(name, extra), log, portals: ['127.0.0.1:3260'] });
   const shared = await gw.lun(lunId);
-  const lu = new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 256 }), targetName: IQN, alua: shared, shared });
+  const lu = new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 256 }), targetName: IQN, alua: shared, shared, ...luOpts });
   await shared.attach({
     establishUnitAttention: (c, except) => lu.establishUnitAttention(c, except),
-    applySharedState: (pr, aptpl, spc2, fx) => lu.applySharedState(pr, aptpl, spc2, fx),
-    applyRemoteReset: (c) => lu.applyRemoteReset(c),
+    applySharedState: (state, fx) => lu.applySharedState(state, fx),
   });
   return {
     gw,
@@ -237,6 +245,164 @@ describe.skipIf(!run)('cluster gateways over etcd with TLS and a password', () =
       const rep = parseReportTargetPortGroups((await a.exec(1, cdbReportTargetPortGroups())).data!);
       expect(rep.groups.find((g) => g.tpg === b.gw.tpgId)).toMatchObject({ state: ALUA_STATE.ACTIVE_OPTIMIZED });
       expect(rep.groups.find((g) => g.tpg === a.gw.tpgId)).toMatchObject({ state: ALUA_STATE.STANDBY });
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  /** Starts two gateways of one LUN and waits until each sees the other; every nexus in `nexuses` has met the LU. */
+  async function pair(names: [string, string], lunId: string, luOpts: Partial<LogicalUnitOptions> = {}, nexuses: [number, number][] = []): Promise<[Gw, Gw]> {
+    const a = await gateway(etcd, names[0], lunId, {}, luOpts);
+    const b = await gateway(etcd, names[1], lunId, {}, luOpts);
+    await eventually(() => a.gw.members().size >= 2 && b.gw.members().size >= 2);
+    const gws = [a, b];
+    for (const [g, n] of nexuses) {
+      await gws[g]!.exec(n, cdbTestUnitReady());
+      await drainUa(gws[g]!, n);
+    }
+    return [a, b];
+  }
+
+  /** A MODE SELECT(6) parameter list: WCE off in the caching page, D_SENSE on in the control page. */
+  const wceOffDSenseOn = Buffer.concat([Buffer.alloc(4), Buffer.from([0x08, 0x12, ...Buffer.alloc(18)]), Buffer.from([0x0a, 0x0a, 0x06, 0x10, ...Buffer.alloc(8)])]);
+
+  test('MODE SELECT at gateway A changes the mode parameters at B before it is answered, with MODE PARAMETERS CHANGED on every other nexus of both', async () => {
+    const [a, b] = await pair(['gw-m1', 'gw-m2'], 'lun-mode', {}, [[0, 1], [0, 2], [1, 1]]);
+    try {
+      expect((await a.exec(1, cdbModeSelect6(wceOffDSenseOn.length), wceOffDSenseOn)).status).toBe(STATUS.GOOD);
+      expect(b.lu.mode).toEqual({ wce: false, dSense: true, swp: false });
+      expect(await drainUa(b, 1)).toEqual([ASC.MODE_PARAMETERS_CHANGED]);
+      expect(await drainUa(a, 2)).toEqual([ASC.MODE_PARAMETERS_CHANGED]);
+      // SPC-4 §6.9: not the nexus whose MODE SELECT changed them.
+      expect(await drainUa(a, 1)).toEqual([]);
+      const page = parseModeSense((await b.exec(1, cdbModeSense6({ page: 0x08, dbd: true }))).data!, false).pages[0]!;
+      expect(page.data[2]! & 0x04).toBe(0);
+      // D_SENSE is in force at B: descriptor-format sense data.
+      expect((await b.exec(1, cdbWrite10(1 << 20, 1), pattern(1, 1))).sense![0]).toBe(0x72);
+      // The same parameters again change nothing: no unit attention.
+      expect((await b.exec(1, cdbModeSelect6(wceOffDSenseOn.length), wceOffDSenseOn)).status).toBe(STATUS.GOOD);
+      expect(await drainUa(a, 2)).toEqual([]);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('the removable medium is one device: a PREVENT through A blocks an eject through B, and an eject through B is seen at A', async () => {
+    const [a, b] = await pair(['gw-r1', 'gw-r2'], 'lun-medium', { removable: true }, [[0, 1], [0, 2], [1, 1]]);
+    try {
+      expect((await a.exec(1, cdbPreventAllow(1))).status).toBe(STATUS.GOOD);
+      expect(b.lu.removalPrevented).toBe(true);
+      const refused = parseSense((await b.exec(1, cdbStartStopUnit({ loej: true }))).sense!);
+      expect([refused.senseKey, (refused.asc << 8) | refused.ascq]).toEqual([SENSE_KEY.ILLEGAL_REQUEST, ASC.MEDIUM_REMOVAL_PREVENTED]);
+      expect(b.lu.mediumPresent).toBe(true);
+      expect((await a.exec(1, cdbPreventAllow(0))).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbStartStopUnit({ loej: true }))).status).toBe(STATUS.GOOD);
+      expect(a.lu.mediumPresent).toBe(false);
+      const gone = parseSense((await a.exec(2, cdbRead10(0, 1))).sense!);
+      expect([gone.senseKey, (gone.asc << 8) | gone.ascq]).toEqual([SENSE_KEY.NOT_READY, ASC.MEDIUM_NOT_PRESENT]);
+      expect((await a.exec(2, cdbStartStopUnit({ loej: true, start: true }))).status).toBe(STATUS.GOOD);
+      expect(b.lu.mediumPresent).toBe(true);
+      // The PREVENT of a nexus ends with it (SBC-3): released everywhere before releaseNexus resolves.
+      expect((await a.exec(1, cdbPreventAllow(1))).status).toBe(STATUS.GOOD);
+      await a.lu.releaseNexus(nexusAt(a.gw.tpgId, 1));
+      a.lu.nexusLost(nexusAt(a.gw.tpgId, 1));
+      expect(b.lu.removalPrevented).toBe(false);
+      expect((await b.exec(1, cdbStartStopUnit({ loej: true }))).status).toBe(STATUS.GOOD);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('the SPC-2 reservation of a lost nexus at A is released at B before releaseNexus resolves, and before an I_T NEXUS RESET is answered', async () => {
+    const [a, b] = await pair(['gw-n1', 'gw-n2'], 'lun-nexus-loss', {}, [[0, 1], [1, 1]]);
+    try {
+      expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.RESERVATION_CONFLICT);
+      await a.lu.releaseNexus(nexusAt(a.gw.tpgId, 1));
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      // I_T NEXUS RESET (SAM-5 §7.9) is answered after settled(): the nexus's RESERVE is gone at A then.
+      expect((await b.exec(1, cdbRelease6())).status).toBe(STATUS.GOOD);
+      expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      a.lu.taskManagement({ type: 'i-t-nexus-reset', nexus: nexusAt(a.gw.tpgId, 1), aborted: [] });
+      await a.lu.settled();
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      // A logical unit that is not shared has nothing to wait for.
+      expect(new LogicalUnit({ lun: 0, backend: new MemoryBackend({ blocks: 8 }), targetName: IQN }).releaseNexus('x')).toBeUndefined();
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('a LOGICAL UNIT RESET at A reaches B as BUS DEVICE RESET FUNCTION OCCURRED and ends the RESERVE, every PREVENT and the mode parameters there', async () => {
+    // Resets made on another device server, as the LUs of both gateways tell their transport of them.
+    const heard: number[] = [];
+    const [a, b] = await pair(['gw-t1', 'gw-t2'], 'lun-reset', { removable: true, onSharedReset: (code) => heard.push(code) }, [[0, 1], [1, 1], [1, 2]]);
+    try {
+      expect((await b.exec(2, cdbPreventAllow(1))).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbModeSelect6(wceOffDSenseOn.length), wceOffDSenseOn)).status).toBe(STATUS.GOOD);
+      expect(b.lu.removalPrevented).toBe(true);
+      await drainUa(a, 1);
+      await drainUa(b, 2);
+      a.lu.taskManagement({ type: 'logical-unit-reset', nexus: nexusAt(a.gw.tpgId, 1), aborted: [] });
+      await a.lu.settled();
+      // B heard it once; A, which made it, did not.
+      expect(heard).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+      expect(b.lu.reservationHolder).toBeNull();
+      expect(b.lu.removalPrevented).toBe(false);
+      expect(b.lu.mode).toEqual({ wce: true, dSense: false, swp: false });
+      expect(await drainUa(b, 1)).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+      expect(await drainUa(b, 2)).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+      expect(await drainUa(a, 1)).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+      expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      expect((await a.exec(1, cdbRelease6())).status).toBe(STATUS.GOOD);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('RELEASE and CLEAR at one gateway reach the registrants on the other as RESERVATIONS RELEASED and RESERVATIONS PREEMPTED', async () => {
+    const [a, b] = await pair(['gw-p1', 'gw-p2'], 'lun-pr-uas', {}, [[0, 1], [1, 1]]);
+    try {
+      const regA = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0xa1n });
+      const regB = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0xb1n });
+      expect((await a.exec(1, regA.cdb, regA.data)).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, regB.cdb, regB.data)).status).toBe(STATUS.GOOD);
+      const type = { type: PR_TYPE.WRITE_EXCLUSIVE_REGISTRANTS_ONLY };
+      const res = cdbPersistentReserveOut(PROUT.RESERVE, { key: 0xa1n }, type);
+      expect((await a.exec(1, res.cdb, res.data)).status).toBe(STATUS.GOOD);
+      const rel = cdbPersistentReserveOut(PROUT.RELEASE, { key: 0xa1n }, type);
+      expect((await a.exec(1, rel.cdb, rel.data)).status).toBe(STATUS.GOOD);
+      expect(await drainUa(b, 1)).toEqual([ASC.RESERVATIONS_RELEASED]);
+      const clear = cdbPersistentReserveOut(PROUT.CLEAR, { key: 0xb1n });
+      expect((await b.exec(1, clear.cdb, clear.data)).status).toBe(STATUS.GOOD);
+      expect(await drainUa(a, 1)).toEqual([ASC.RESERVATIONS_PREEMPTED]);
+      expect(await drainUa(b, 1)).toEqual([]);
+    } finally {
+      await a.gw.close();
+      await b.gw.close();
+    }
+  }, 60_000);
+
+  test('a gateway that leaves the cluster takes the SPC-2 reservation and the PREVENT of its nexuses with it', async () => {
+    const [a, b] = await pair(['gw-q1', 'gw-q2'], 'lun-leave', { removable: true }, [[0, 1], [0, 2], [1, 1]]);
+    try {
+      expect((await a.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      expect((await a.exec(1, cdbPreventAllow(1))).status).toBe(STATUS.GOOD);
+      expect(b.lu.removalPrevented).toBe(true);
+      // Its nexuses are not lost one by one: the gateway goes (here cleanly; a dead one's lease expires).
+      await a.gw.close();
+      await eventually(() => b.lu.reservationHolder === null && !b.lu.removalPrevented);
+      // B owns the LUN now: ASYMMETRIC ACCESS STATE CHANGED first.
+      await drainUa(b, 1);
+      expect((await b.exec(1, cdbReserve6())).status).toBe(STATUS.GOOD);
+      expect((await b.exec(1, cdbStartStopUnit({ loej: true }))).status).toBe(STATUS.GOOD);
+      expect(b.lines().some((l) => l.includes('ports that are gone'))).toBe(true);
     } finally {
       await a.gw.close();
       await b.gw.close();

@@ -1,10 +1,13 @@
-// Two `tsiscsi target --cluster` gateways (real processes) presenting one shared file as one LUN,
-// coordinated by a private etcd with TLS and a password: the same device on both ports, reservations
-// across gateways, libiscsi's suite with one URL on each gateway, and the split-brain guarantee: the
-// owner cut off from etcd stops completing writes before the other gateway takes the LUN over.
+// Two `tsiscsi target --cluster` gateways (real processes) presenting shared files as LUNs (LUN 0
+// removable, LUN 1 fixed), coordinated by a private etcd with TLS and a password: the same device on
+// both ports, reservations, mode parameters and the medium shared across gateways, the unit attentions
+// SPC owes other I_T nexuses reaching them through the other gateway, libiscsi's suite with one URL on
+// each gateway, and the split-brain guarantee: the owner cut off from etcd stops completing writes
+// before the other gateway takes the LUN over.
 //
-// CI runs the reservation and multipath suites of iscsi-test-cu; TSISCSI_CLUSTER_FULL=1 runs the whole
-// suite across the two gateways (about as long as the single-target conformance run).
+// CI runs the reservation, multipath, RESERVE(6), PREVENT ALLOW and START STOP UNIT suites of
+// iscsi-test-cu; TSISCSI_CLUSTER_FULL=1 runs the whole suite across the two gateways on both LUNs
+// (each about as long as the single-target conformance run).
 
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,17 +17,27 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Session } from '../../src/initiator/index.js';
 import {
   ALUA_STATE,
+  cdbModeSelect6,
+  cdbModeSense6,
   cdbPersistentReserveOut,
+  cdbPreventAllow,
+  cdbRead10,
+  cdbRelease6,
   cdbReportTargetPortGroups,
+  cdbRequestSense,
+  cdbReserve6,
+  cdbStartStopUnit,
   cdbWrite10,
   parseInquiry,
+  parseModeSense,
   parseReportTargetPortGroups,
   parseVpd83,
   parseVpdSerialNumber,
   pathIdentity,
   cdbInquiry,
 } from '../../src/scsi/cdb/index.js';
-import { PR_TYPE, PROUT, STATUS } from '../../src/scsi/constants.js';
+import { ASC, PR_TYPE, PROUT, SENSE_KEY, STATUS } from '../../src/scsi/constants.js';
+import { parseSense } from '../../src/scsi/sense.js';
 import { ScsiError } from '../../src/errors.js';
 import { haveEtcd, startEtcd, type PrivateEtcd } from '../cluster/etcd.js';
 import { parseCunitOutput } from './cunit.js';
@@ -42,12 +55,8 @@ const TTL_S = 2;
 const SUITE_TTL_S = 5;
 const run = !interopDisabled && haveEtcd();
 
-/**
- * What the gateways do not share yet, each failing one test of the full suite (docs/cluster.md, "Not
- * shared yet"): the removable medium's PREVENT state is per gateway, and the release of an SPC-2
- * RESERVE on logout reaches the other gateways a few milliseconds after the logout is answered.
- */
-const CROSS_GATEWAY_GAPS: ReadonlySet<string> = new Set(['PreventAllow.2ITNexuses', 'Reserve6.Logout']);
+/** Tests of the full suite that fail across gateways and not on one target: none (docs/cluster.md). */
+const CROSS_GATEWAY_GAPS: ReadonlySet<string> = new Set<string>();
 
 type Gateway = Awaited<ReturnType<typeof spawnTarget>> & { name: string; url: string };
 
@@ -60,12 +69,11 @@ function logOf(g: Gateway): { msg: string; time: number; [k: string]: unknown }[
     .map((l) => JSON.parse(l) as { msg: string; time: number });
 }
 
-async function startGateway(etcd: PrivateEtcd, name: string, file: string, endpoint = etcd.endpoint, ttlS = TTL_S): Promise<Gateway> {
+async function startGateway(etcd: PrivateEtcd, name: string, file: string | string[], endpoint = etcd.endpoint, ttlS = TTL_S): Promise<Gateway> {
   const t = await spawnTarget([
     '--iqn',
     IQN,
-    '--lun',
-    file,
+    ...(Array.isArray(file) ? file : [file]).flatMap((f) => ['--lun', f]),
     '--cluster',
     `etcd://${endpoint}`,
     '--gateway',
@@ -86,6 +94,45 @@ async function startGateway(etcd: PrivateEtcd, name: string, file: string, endpo
     'info',
   ]);
   return { ...t, name, url: `iscsi://127.0.0.1:${t.port}/${IQN}/0` };
+}
+
+const OTHER_HOST = 'iqn.2026-11.io.tsiscsi.test:other-host';
+
+/** The status a command ends in (GOOD when it resolves). */
+async function statusOf(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return STATUS.GOOD;
+  } catch (e) {
+    if (e instanceof ScsiError) return e.status;
+    throw e;
+  }
+}
+
+/** `[sense key, asc << 8 | ascq]` of the CHECK CONDITION a command ends in. */
+async function senseOf(p: Promise<unknown>): Promise<[number, number]> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ScsiError && e.senseKey !== undefined) return [e.senseKey, (e.asc! << 8) | e.ascq!];
+    throw e;
+  }
+  throw new Error('the command did not end in CHECK CONDITION');
+}
+
+/**
+ * The unit attentions pending for the session's nexus, oldest first, taken with REQUEST SENSE (which
+ * reports and clears one at a time, SPC-4 §6.39) so the initiator's own retries never see them.
+ */
+async function takeUnitAttentions(s: Session): Promise<number[]> {
+  const codes: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await s.execute(cdbRequestSense(), { dataIn: 252 });
+    const sense = parseSense(r.data);
+    if (sense.senseKey !== SENSE_KEY.UNIT_ATTENTION) break;
+    codes.push((sense.asc << 8) | sense.ascq);
+  }
+  return codes;
 }
 
 /** Polls `cond` for up to `ms`. */
@@ -148,10 +195,11 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
     haveTools('iscsi-test-cu', 'stdbuf');
     etcd = await startEtcd();
     dir = mkdtempSync(join(tmpdir(), 'tsiscsi-cluster-'));
-    // As the single-target conformance run: 1 GiB, removable (PreventAllow, StartStopUnit), pbs=4096.
-    const file = `${join(dir, 'shared.img')},size=1G,removable,pbs=4096`;
-    a = await startGateway(etcd, 'gw-a', file, etcd.endpoint, SUITE_TTL_S);
-    b = await startGateway(etcd, 'gw-b', file, etcd.endpoint, SUITE_TTL_S);
+    // LUN 0 as the single-target conformance run: 1 GiB, removable (PreventAllow, StartStopUnit),
+    // pbs=4096; LUN 1 the same, fixed.
+    const luns = [`${join(dir, 'shared.img')},size=1G,removable,pbs=4096`, `${join(dir, 'fixed.img')},size=1G,pbs=4096`];
+    a = await startGateway(etcd, 'gw-a', luns, etcd.endpoint, SUITE_TTL_S);
+    b = await startGateway(etcd, 'gw-b', luns, etcd.endpoint, SUITE_TTL_S);
   }, 120_000);
 
   afterAll(async () => {
@@ -188,7 +236,7 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
 
   test('a reservation taken at gateway A is enforced at gateway B as soon as A answered', async () => {
     const sa = await Session.connect(a.url);
-    const sb = await Session.connect(b.url, { initiatorName: 'iqn.2026-11.io.tsiscsi.test:other-host' });
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
     try {
       const reg = cdbPersistentReserveOut(PROUT.REGISTER, { saKey: 0x1234n });
       await sa.execute(reg.cdb, { dataOut: reg.data });
@@ -209,13 +257,142 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
     }
   }, 60_000);
 
-  test('iscsi-test-cu with one URL on each gateway: no failure but the suite bug', async () => {
+  test('a RESERVE(6) released by a logout at gateway A is gone at gateway B when the logout is answered', async () => {
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    try {
+      // Each round races B's RESERVE against the release A's logout caused: the logout is answered
+      // only once that release is in force on every gateway, so B never finds the LU still reserved.
+      for (let round = 0; round < 5; round++) {
+        const sa = await Session.connect(a.url);
+        await sa.execute(cdbReserve6());
+        expect(await statusOf(sb.execute(cdbReserve6()))).toBe(STATUS.RESERVATION_CONFLICT);
+        await sa.close();
+        expect(await statusOf(sb.execute(cdbReserve6()))).toBe(STATUS.GOOD);
+        await sb.execute(cdbRelease6());
+      }
+    } finally {
+      await sb.close();
+    }
+  }, 60_000);
+
+  test('MODE SELECT through gateway A raises MODE PARAMETERS CHANGED on a nexus at gateway B, which reports the new values', async () => {
+    const sa = await Session.connect(a.url);
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    const caching = (wce: boolean): Buffer => Buffer.concat([Buffer.alloc(4), Buffer.from([0x08, 0x12, wce ? 0x04 : 0, ...Buffer.alloc(17)])]);
+    try {
+      await takeUnitAttentions(sa);
+      await takeUnitAttentions(sb);
+      await sa.execute(cdbModeSelect6(20 + 4), { dataOut: caching(false) });
+      expect(await takeUnitAttentions(sb)).toEqual([ASC.MODE_PARAMETERS_CHANGED]);
+      expect(await takeUnitAttentions(sa)).toEqual([]);
+      const page = parseModeSense((await sb.execute(cdbModeSense6({ page: 0x08, dbd: true }), { dataIn: 255 })).data, false).pages[0]!;
+      expect(page.data[2]! & 0x04).toBe(0);
+      await sb.execute(cdbModeSelect6(20 + 4), { dataOut: caching(true) });
+      expect(await takeUnitAttentions(sa)).toEqual([ASC.MODE_PARAMETERS_CHANGED]);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  }, 60_000);
+
+  test('the removable medium is one device: a PREVENT through A refuses an eject through B, and an eject through B is seen at A', async () => {
+    const sa = await Session.connect(a.url);
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    try {
+      await sa.execute(cdbPreventAllow(1));
+      expect(await senseOf(sb.execute(cdbStartStopUnit({ loej: true })))).toEqual([SENSE_KEY.ILLEGAL_REQUEST, ASC.MEDIUM_REMOVAL_PREVENTED]);
+      await sa.execute(cdbPreventAllow(0));
+      await sb.execute(cdbStartStopUnit({ loej: true }));
+      expect(await senseOf(sa.execute(cdbRead10(0, 1), { dataIn: 512 }))).toEqual([SENSE_KEY.NOT_READY, ASC.MEDIUM_NOT_PRESENT]);
+      await sa.execute(cdbStartStopUnit({ loej: true, start: true }));
+      await sb.execute(cdbRead10(0, 1), { dataIn: 512 });
+      // A logout ends the nexus's PREVENT everywhere before it is answered (SBC-3).
+      await sb.execute(cdbPreventAllow(1));
+      await sb.close();
+      await sa.execute(cdbStartStopUnit({ loej: true }));
+      await sa.execute(cdbStartStopUnit({ loej: true, start: true }));
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  }, 60_000);
+
+  test('PERSISTENT RESERVE OUT through one gateway raises RESERVATIONS RELEASED, REGISTRATIONS PREEMPTED and RESERVATIONS PREEMPTED on the other', async () => {
+    const sa = await Session.connect(a.url);
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    const prout = async (s: Session, sa2: number, p: Parameters<typeof cdbPersistentReserveOut>[1], t?: Parameters<typeof cdbPersistentReserveOut>[2]) => {
+      const c = cdbPersistentReserveOut(sa2, p, t);
+      await s.execute(c.cdb, { dataOut: c.data });
+    };
+    const type = { type: PR_TYPE.WRITE_EXCLUSIVE_REGISTRANTS_ONLY };
+    try {
+      await prout(sa, PROUT.REGISTER, { saKey: 0xa2n });
+      await prout(sb, PROUT.REGISTER, { saKey: 0xb2n });
+      await takeUnitAttentions(sa);
+      await takeUnitAttentions(sb);
+      // RELEASE of a registrants-only reservation: every other registrant is told (SPC-4 §5.13.11.2.2).
+      await prout(sa, PROUT.RESERVE, { key: 0xa2n }, type);
+      await prout(sa, PROUT.RELEASE, { key: 0xa2n }, type);
+      expect(await takeUnitAttentions(sb)).toEqual([ASC.RESERVATIONS_RELEASED]);
+      // PREEMPT of A's registration from B: A's nexus learns it lost it (SPC-4 §5.13.11.2.4).
+      await prout(sa, PROUT.RESERVE, { key: 0xa2n }, type);
+      await prout(sb, PROUT.PREEMPT, { key: 0xb2n, saKey: 0xa2n }, type);
+      expect(await takeUnitAttentions(sa)).toEqual([ASC.REGISTRATIONS_PREEMPTED]);
+      // CLEAR from B: every other registrant (A, registered again) is told RESERVATIONS PREEMPTED (SPC-4 §5.13.11.2.6).
+      await prout(sa, PROUT.REGISTER, { saKey: 0xa3n });
+      await prout(sb, PROUT.CLEAR, { key: 0xb2n });
+      expect(await takeUnitAttentions(sa)).toEqual([ASC.RESERVATIONS_PREEMPTED]);
+      expect(await takeUnitAttentions(sb)).toEqual([]);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  }, 60_000);
+
+  test('a LOGICAL UNIT RESET through gateway A reaches a nexus at gateway B as BUS DEVICE RESET FUNCTION OCCURRED and ends its RESERVE', async () => {
+    const sa = await Session.connect(a.url);
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    try {
+      await takeUnitAttentions(sb);
+      await sb.execute(cdbReserve6());
+      await sa.lunReset(0);
+      expect(await takeUnitAttentions(sb)).toEqual([ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+      // Answered once the reset was in force on every gateway: the RESERVE is gone everywhere.
+      expect(await statusOf(sa.execute(cdbReserve6()))).toBe(STATUS.GOOD);
+      await sa.execute(cdbRelease6());
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  }, 60_000);
+
+  test('a TARGET COLD RESET through gateway A is a power on for the whole target: the sessions through gateway B end too', async () => {
+    const sa = await Session.connect(a.url);
+    const sb = await Session.connect(b.url, { initiatorName: OTHER_HOST });
+    try {
+      await takeUnitAttentions(sb);
+      const before = sb.stats().reconnects;
+      await sa.targetColdReset();
+      // B's connection was dropped before A answered: the session logs in again and its nexus, lost
+      // in the reset, reports I_T NEXUS LOSS OCCURRED (SAM-5), as one through A does.
+      await eventually(() => sb.stats().reconnects > before);
+      expect(await takeUnitAttentions(sb)).toEqual([ASC.I_T_NEXUS_LOSS_OCCURRED]);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  }, 60_000);
+
+  /** iscsi-test-cu -d URL_A URL_B on one LUN; the whole suite with TSISCSI_CLUSTER_FULL=1, else the suites whose state crosses gateways. */
+  async function crossGatewaySuite(lun: number, label: string): Promise<void> {
     const full = process.env.TSISCSI_CLUSTER_FULL === '1';
-    const tests = full ? [] : ['-t', process.env.TSISCSI_CLUSTER_CU ?? 'ALL.Prout*,ALL.Prin*,ALL.MultipathIO*,ALL.Inquiry*,ALL.TestUnitReady*'];
-    const r = await runAsync('stdbuf', ['-oL', 'iscsi-test-cu', '-d', ...tests, a.url, b.url], { timeoutMs: 1_500_000 });
+    const subset = 'ALL.Prout*,ALL.Prin*,ALL.MultipathIO*,ALL.Inquiry*,ALL.TestUnitReady*,ALL.Reserve6*,ALL.PreventAllow*,ALL.StartStopUnit*';
+    const tests = full ? [] : ['-t', process.env.TSISCSI_CLUSTER_CU ?? subset];
+    const urls = [a.url, b.url].map((u) => u.replace(/\/0$/, `/${lun}`));
+    const r = await runAsync('stdbuf', ['-oL', 'iscsi-test-cu', '-d', ...tests, ...urls], { timeoutMs: 1_500_000 });
     const result = parseCunitOutput(r.stdout);
     console.log(
-      `iscsi-test-cu across gateways${full ? '' : ' (reservation, multipath, inquiry suites)'}: ${result.pass} passed, ${result.skip} skipped, ${result.fail} failed of ${result.total}` +
+      `iscsi-test-cu across gateways, ${label} LUN${full ? '' : ' (suites whose state crosses gateways)'}: ${result.pass} passed, ${result.skip} skipped, ${result.fail} failed of ${result.total}` +
         `\nskipped: ${result.skippedNames.join(', ') || 'none'}\nfailed: ${result.failedNames.join(', ') || 'none'}`,
     );
     if (result.total === 0) console.log(r.stdout.slice(-3000), r.stderr.slice(-3000));
@@ -223,9 +400,17 @@ describe.skipIf(!run)('two gateways of one LUN (etcd with TLS and a password)', 
       const at = r.stdout.indexOf(`Test: ${name.split('.')[1]} ...`);
       if (at >= 0) console.log(r.stdout.slice(at, at + 2500));
     }
-    expect(result.total).toBeGreaterThan(full ? 230 : 20);
+    expect(result.total).toBeGreaterThanOrEqual(full ? 230 : 30);
     expect(result.failedNames.filter((n) => n !== 'GetLBAStatus.UnmapSingle' && !CROSS_GATEWAY_GAPS.has(n))).toEqual([]);
-  }, 1_600_000);
+  }
+
+  test('iscsi-test-cu with one URL on each gateway, removable LUN: no failure but the suite bug', () => crossGatewaySuite(0, 'removable'), 1_600_000);
+
+  test.skipIf(process.env.TSISCSI_CLUSTER_FULL !== '1')(
+    'iscsi-test-cu with one URL on each gateway, fixed LUN (TSISCSI_CLUSTER_FULL=1): no failure but the suite bug',
+    () => crossGatewaySuite(1, 'fixed'),
+    1_600_000,
+  );
 });
 
 /** IOPS of one iscsi-perf run (4 KiB random reads, queue depth 32) as initiator `name`. */

@@ -18,6 +18,13 @@ export interface FfpHost {
   drop(reason: string): void;
   /** Close after a successful logout, once the response is flushed. */
   closeAfterLogout(): void;
+  /**
+   * Before a successful logout is answered: commits what the loss of the session's I_T nexus changes
+   * in state shared with other device servers (gateways of a cluster), so the initiator, once told,
+   * finds the nexus's SPC-2 reservation gone through every port. Resolves once in force (bounded,
+   * never rejecting); undefined (or absent) when there is nothing to wait for.
+   */
+  releaseNexus?: () => Promise<void> | undefined;
   /** Runs a command on the target's logical units (undefined in a discovery session). */
   execute: ((cmd: ScsiCommand) => Promise<ScsiResponse>) | undefined;
   /** Task management of the target (RFC 7143 §11.5). */

@@ -1,6 +1,6 @@
 // Logout (RFC 7143 §11.14, §11.15): closing the connection (and with it, at MaxConnections=1, the
-// session) once its running commands are answered; connection recovery is refused at
-// ErrorRecoveryLevel 0.
+// session) once its running commands are answered and what the nexus loss changes in shared state is
+// in force; connection recovery is refused at ErrorRecoveryLevel 0.
 
 import { LogoutReason, LogoutResponseCode, Opcode } from '../../pdu/constants.js';
 import type { LogoutRequestPdu } from '../../pdu/types.js';
@@ -44,6 +44,14 @@ export function onLogout(st: FfpState, pdu: LogoutRequestPdu): void {
       waits.push(t.finished);
     }
   }
-  if (waits.length === 0) send();
-  else void Promise.all(waits).then(send);
+  // SAM-5 I_T nexus loss: what it changes in state shared with other ports (an SPC-2 reservation
+  // released) is in force everywhere before the initiator hears the nexus is gone. Without shared
+  // state there is nothing to wait for and the response goes out at once, as it always did.
+  const finish = (): void => {
+    const release = st.host.releaseNexus?.();
+    if (release === undefined) send();
+    else void release.then(send, send);
+  };
+  if (waits.length === 0) finish();
+  else void Promise.all(waits).then(finish);
 }
