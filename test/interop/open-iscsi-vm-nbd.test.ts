@@ -1,20 +1,17 @@
-// The Linux kernel initiator (open-iscsi, in a QEMU VM through ../shared/tools/open-iscsi-vm) on an
+// The Linux kernel initiator (open-iscsi, in a QEMU VM through tools/open-iscsi-vm) on an
 // NBD LUN: the target's LUN 0 is a file served by qemu-nbd; the VM logs in, writes 16 MiB with
 // O_DIRECT, reads it back, compares, logs out.
 
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQemuNbd, type NbdServer } from '../backend/nbd/peers.js';
-import { haveTools, interopDisabled, runAsync } from './peers.js';
+import { VM_HARNESS as HARNESS, vmCanRun } from './open-iscsi-vm.js';
+import { haveTools, runAsync } from './peers.js';
 import { startTarget, type RunningTarget } from './tsiscsi.js';
 
-const HARNESS = process.env.OPEN_ISCSI_VM ?? fileURLToPath(new URL('../../../shared/tools/open-iscsi-vm/run.sh', import.meta.url));
-const haveHarness = existsSync(HARNESS);
-
-describe.skipIf(interopDisabled || !haveHarness)('Linux kernel initiator (open-iscsi in a VM) on an NBD LUN', () => {
+describe.skipIf(!vmCanRun('single'))('Linux kernel initiator (open-iscsi in a VM) on an NBD LUN', () => {
   let dir: string;
   let nbd: NbdServer;
   let t: RunningTarget;
