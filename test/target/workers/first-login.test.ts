@@ -5,29 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { encodePduToBuffer } from '../../../src/pdu/codec.js';
 import { Opcode } from '../../../src/pdu/constants.js';
 import { encodeTextKeys } from '../../../src/pdu/text-keys.js';
-import type { LoginRequestPdu, NopOutPdu } from '../../../src/pdu/types.js';
+import type { NopOutPdu } from '../../../src/pdu/types.js';
 import { FIRST_PDU_MAX_BYTES, routeFirstPdu } from '../../../src/target/workers/first-login.js';
+import { loginRequestBytes } from './login-request.js';
 
-function login(keys: [string, string][], over: Partial<LoginRequestPdu> = {}): Buffer {
-  const pdu: LoginRequestPdu = {
-    opcode: Opcode.LoginRequest,
-    transit: true,
-    continue: false,
-    csg: 1,
-    nsg: 3,
-    versionMax: 0,
-    versionMin: 0,
-    isid: '400000000001',
-    tsih: 0,
-    itt: 1,
-    cid: 0,
-    cmdSN: 1,
-    expStatSN: 0,
-    data: encodeTextKeys(keys),
-    ...over,
-  };
-  return encodePduToBuffer(pdu);
-}
+const login = loginRequestBytes;
 
 const NAMED = login([
   ['InitiatorName', 'iqn.2026-12.test:i'],

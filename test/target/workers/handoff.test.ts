@@ -10,10 +10,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePduToBuffer } from '../../../src/pdu/codec.js';
-import { Opcode } from '../../../src/pdu/constants.js';
-import { encodeTextKeys } from '../../../src/pdu/text-keys.js';
 import { detachForHandoff, readFirstPdu } from '../../../src/target/workers/handoff.js';
+import { loginRequestBytes } from './login-request.js';
 
 const HANDOFF_JS = new URL('../../../dist/src/target/workers/handoff.js', import.meta.url).href;
 
@@ -30,25 +28,10 @@ process.on('message', (m, socket) => {
 });
 `;
 
-const LOGIN = encodePduToBuffer({
-  opcode: Opcode.LoginRequest,
-  transit: true,
-  continue: false,
-  csg: 1,
-  nsg: 3,
-  versionMax: 0,
-  versionMin: 0,
-  isid: '400000000001',
-  tsih: 0,
-  itt: 1,
-  cid: 0,
-  cmdSN: 1,
-  expStatSN: 0,
-  data: encodeTextKeys([
-    ['InitiatorName', 'iqn.2026-12.test:i'],
-    ['TargetName', 'iqn.2026-12.test:t'],
-  ]),
-});
+const LOGIN = loginRequestBytes([
+  ['InitiatorName', 'iqn.2026-12.test:i'],
+  ['TargetName', 'iqn.2026-12.test:t'],
+]);
 
 /** A small deterministic generator, so a failing cut can be replayed. */
 function rng(seed: number): () => number {
